@@ -1,0 +1,104 @@
+"""Deploy targets: make a serving endpoint answer with a given model version, or roll back.
+
+``local``: the platform's own model server (``include/serving``), told over HTTP
+which version to load. The sequence is the same for every target: deploy,
+check health, check the served version, run a smoke prediction; if any of these
+fails, put the previous version back and raise ``DeployError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import requests
+
+from include.errors import DeployError
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    model: str
+    version: str
+    endpoint: str
+    action: str  # "deployed" or "already serving"
+    previous_version: str | None
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LocalServerTarget:
+    def __init__(self, base_url: str, admin_token: str | None = None, timeout_s: float = 60):
+        self.base_url = base_url.rstrip("/")
+        self.admin_token = admin_token
+        self.timeout_s = timeout_s
+
+    def endpoint(self, model: str) -> str:
+        return f"{self.base_url}/models/{model}/invocations"
+
+    def served_version(self, model: str) -> str | None:
+        try:
+            response = requests.get(f"{self.base_url}/models/{model}", timeout=10)
+        except requests.RequestException as exc:
+            raise DeployError(f"model server at {self.base_url} is unreachable: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return str(response.json()["version"])
+
+    def _load(self, model: str, version: str) -> None:
+        headers = {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
+        response = requests.post(f"{self.base_url}/admin/models/{model}/deploy", json={"version": str(version)}, headers=headers, timeout=self.timeout_s)
+        if response.status_code != 200:
+            raise DeployError(f"model server refused to load {model} version {version}: HTTP {response.status_code} {response.text[:500]}")
+
+    def check(self, model: str, version: str, smoke_input: dict) -> None:
+        """Health, served version and a smoke prediction; raises DeployError on any failure."""
+        ping = requests.get(f"{self.base_url}/models/{model}/ping", timeout=10)
+        if ping.status_code != 200:
+            raise DeployError(f"health check failed for {model}: HTTP {ping.status_code}")
+        served = self.served_version(model)
+        if served != str(version):
+            raise DeployError(f"{model}: expected version {version} to be served, found {served}")
+        response = requests.post(self.endpoint(model), json=smoke_input, timeout=30)
+        if response.status_code != 200:
+            raise DeployError(f"smoke prediction failed for {model} version {version}: HTTP {response.status_code} {response.text[:500]}")
+        predictions = response.json().get("predictions")
+        rows = len(next(iter(smoke_input.values()))["data"]) if "dataframe_split" in smoke_input else None
+        if not isinstance(predictions, list) or (rows is not None and len(predictions) != rows):
+            raise DeployError(f"smoke prediction for {model} version {version}: expected {rows} predictions, got {str(predictions)[:200]}")
+        if any(p is None or (isinstance(p, float) and math.isnan(p)) for p in predictions):
+            raise DeployError(f"smoke prediction for {model} version {version} returned empty values: {predictions}")
+
+    def deploy(self, model: str, version: str, smoke_input: dict) -> DeployResult:
+        started = time.monotonic()
+        previous = self.served_version(model)
+        if previous == str(version):
+            self.check(model, version, smoke_input)
+            return DeployResult(model, str(version), self.endpoint(model), "already serving", previous, time.monotonic() - started)
+        try:
+            self._load(model, version)
+            self.check(model, version, smoke_input)
+        except (DeployError, requests.RequestException) as exc:
+            rollback = "nothing to roll back to (first deploy)"
+            if previous is not None:
+                try:
+                    self._load(model, previous)
+                    rollback = f"rolled back to version {previous}"
+                except (DeployError, requests.RequestException) as again:
+                    rollback = f"ROLLBACK TO {previous} FAILED: {again}"
+            raise DeployError(f"deploying {model} version {version} failed ({exc}); {rollback}") from exc
+        return DeployResult(model, str(version), self.endpoint(model), "deployed", previous, time.monotonic() - started)
+
+
+def smoke_request(input_example: dict | str) -> dict:
+    """MLflow stores the input example as ``{"columns": [...], "data": [...]}``: wrap it for /invocations."""
+    if isinstance(input_example, str):
+        input_example = json.loads(input_example)
+    if "dataframe_split" in input_example or "inputs" in input_example:
+        return input_example
+    return {"dataframe_split": input_example}

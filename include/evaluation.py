@@ -1,0 +1,126 @@
+"""Scoring a model on the holdout, and the promotion decision.
+
+The decision is a pure function of the metrics and the spec so that it can be
+tested exhaustively; its reason is written in words because it ends up as a tag
+on the model version that an auditor reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from include.spec import METRICS, ModelSpec
+
+
+def compute_metrics(names: list[str], y_true, y_pred) -> dict[str, float]:
+    from sklearn import metrics as m
+
+    y_pred = np.asarray(y_pred)
+    if y_pred.dtype.kind == "f" and np.isnan(y_pred).any():
+        # A model that answers NaN is broken, whatever its other scores.
+        return {name: float("nan") for name in names}
+    scorers = {
+        "accuracy": lambda: m.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": lambda: m.balanced_accuracy_score(y_true, y_pred),
+        "f1_macro": lambda: m.f1_score(y_true, y_pred, average="macro"),
+        "rmse": lambda: m.root_mean_squared_error(y_true, y_pred),
+        "mae": lambda: m.mean_absolute_error(y_true, y_pred),
+        "r2": lambda: m.r2_score(y_true, y_pred),
+    }
+    return {name: float(scorers[name]()) for name in names}
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def threshold_failures(spec: ModelSpec, scores: dict[str, float]) -> list[str]:
+    failures = []
+    for metric, bound in spec.evaluation.thresholds.items():
+        value = scores.get(metric, float("nan"))
+        if np.isnan(value):
+            failures.append(f"{metric} is NaN")
+        elif bound.min is not None and value < bound.min:
+            failures.append(f"{metric} {value:.4f} < min {bound.min}")
+        elif bound.max is not None and value > bound.max:
+            failures.append(f"{metric} {value:.4f} > max {bound.max}")
+    return failures
+
+
+def decide(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, float] | None) -> Decision:
+    """Promote only if the thresholds pass and the challenger beats the champion by the margin."""
+    failures = threshold_failures(spec, challenger)
+    if failures:
+        return Decision(False, "fails the absolute thresholds: " + "; ".join(failures))
+    metric = spec.evaluation.primary_metric
+    margin = spec.evaluation.promotion_margin
+    new = challenger[metric]
+    if np.isnan(new):
+        return Decision(False, f"{metric} is NaN")
+    if champion is None:
+        return Decision(True, f"first model: passes the thresholds ({metric} {new:.4f})")
+    old = champion[metric]
+    gain = (new - old) if METRICS[metric]["higher_is_better"] else (old - new)
+    comparison = f"{metric} {new:.4f} vs champion {old:.4f} on the same holdout (gain {gain:+.4f}, margin {margin})"
+    if np.isnan(old) or gain >= margin:
+        return Decision(True, "beats the champion: " + comparison)
+    return Decision(False, "does not beat the champion: " + comparison)
+
+
+def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version: str) -> dict:
+    """Score challenger and champion on the same holdout of the same snapshot, and decide.
+
+    The result (metrics of both, decision, reason) is logged to the challenger's
+    MLflow run and tagged on its model version.
+    """
+    from include.preprocessing import features_and_target, split_holdout
+    from include.registry import CHAMPION
+
+    _, holdout = split_holdout(snapshot, spec.source.date_column, spec.evaluation.holdout_fraction)
+    x, y = features_and_target(holdout, spec)
+    challenger = registry.version(spec.name, challenger_version)
+    challenger_scores = compute_metrics(spec.evaluation.metrics, y, registry.load(challenger).predict(x))
+    champion = registry.by_alias(spec.name, CHAMPION)
+    champion_scores = None
+    if champion is not None and champion.version != challenger.version:
+        loadable, why = registry.is_loadable(champion)
+        # An unloadable champion cannot be defended: compare against nothing, but say so.
+        champion_scores = compute_metrics(spec.evaluation.metrics, y, registry.load(champion).predict(x)) if loadable else None
+    decision = decide(spec, challenger_scores, champion_scores)
+    report = {
+        "model": spec.name,
+        "challenger_version": challenger.version,
+        "champion_version": champion.version if champion else None,
+        "holdout_rows": len(holdout),
+        "holdout_from": str(holdout[spec.source.date_column].min()),
+        "holdout_to": str(holdout[spec.source.date_column].max()),
+        "challenger": challenger_scores,
+        "champion": champion_scores,
+        "thresholds": {k: v.model_dump() for k, v in spec.evaluation.thresholds.items()},
+        "primary_metric": spec.evaluation.primary_metric,
+        "promotion_margin": spec.evaluation.promotion_margin,
+        **decision.to_dict(),
+    }
+    client = registry.client
+    for name, value in challenger_scores.items():
+        client.log_metric(challenger.run_id, f"eval_challenger_{name}", value)
+    for name, value in (champion_scores or {}).items():
+        client.log_metric(challenger.run_id, f"eval_champion_{name}", value)
+    client.log_dict(challenger.run_id, report, "evaluation/report.json")
+    registry.tag_version(
+        spec.name,
+        challenger.version,
+        {
+            "decision": "promote" if decision.promote else "reject",
+            "decision_reason": decision.reason,
+            "compared_with_champion": champion.version if champion else "none",
+        },
+    )
+    return report

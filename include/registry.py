@@ -1,0 +1,129 @@
+"""The MLflow tracking store and model registry, as the platform uses them.
+
+Aliases, not the deprecated stages: ``champion`` is what is served,
+``challenger`` the latest trained candidate, ``previous`` the champion before
+the current one (the rollback target). Every registered version carries its
+lineage as tags, set at creation so that a version never exists without them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+from include.errors import RegistryError
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+    run_id: str | None
+    tags: dict
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+class Registry:
+    """A thin facade over ``MlflowClient`` bound to one tracking/registry URI."""
+
+    def __init__(self, tracking_uri: str, artifact_root: str | None = None):
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+
+    @cached_property
+    def client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def activate(self) -> None:
+        """Point MLflow's fluent API (``mlflow.start_run``, ``log_model``) at this store."""
+        import mlflow
+
+        # Progress bars of artifact downloads fill task logs with carriage returns.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        os.environ["MLFLOW_TRACKING_URI"] = self.tracking_uri
+
+    def experiment_id(self, name: str) -> str:
+        """The model's experiment, created with an explicit artifact location (never the cwd)."""
+        existing = self.client.get_experiment_by_name(name)
+        if existing is not None:
+            return existing.experiment_id
+        location = None
+        if self.artifact_root:
+            location = self.artifact_root if "://" in self.artifact_root else f"file://{os.path.abspath(self.artifact_root)}"
+            location = f"{location.rstrip('/')}/{name}"
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def ensure_registered_model(self, name: str, description: str, tags: dict) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name, tags=tags, description=description)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise RegistryError(f"cannot create registered model {name!r} in {self.tracking_uri}: {exc.message}") from exc
+
+    def by_alias(self, name: str, alias: str) -> ModelRef | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+        return ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
+
+    def version(self, name: str, version: str) -> ModelRef:
+        mv = self.client.get_model_version(name, str(version))
+        return ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
+
+    def find_by_fingerprint(self, name: str, fingerprint: str) -> list[ModelRef]:
+        """Versions trained from exactly these inputs, newest first."""
+        found = self.client.search_model_versions(f"name = '{name}' and tags.fingerprint = '{fingerprint}'")
+        refs = [ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags)) for mv in found]
+        return sorted(refs, key=lambda r: int(r.version), reverse=True)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, str(version))
+
+    def tag_version(self, name: str, version: str, tags: dict) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, str(version), key, str(value))
+
+    def load(self, ref: ModelRef):
+        """Load a version as a pyfunc model; raises if its artifacts are gone or unreadable."""
+        import mlflow.pyfunc
+
+        self.activate()
+        return mlflow.pyfunc.load_model(ref.uri)
+
+    def is_loadable(self, ref: ModelRef) -> tuple[bool, str]:
+        try:
+            self.load(ref)
+            return True, "loaded"
+        except Exception as exc:  # any failure means we cannot rely on this version
+            return False, f"{type(exc).__name__}: {exc}"
+
+
+def serving_example(registry: Registry, ref: ModelRef) -> dict:
+    """The request MLflow saved with the model (``serving_input_example.json``), for smoke tests."""
+    import json
+    import tempfile
+
+    import mlflow.artifacts
+
+    registry.activate()
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp)
+        with open(os.path.join(local, "serving_input_example.json")) as handle:
+            return json.load(handle)

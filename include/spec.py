@@ -1,0 +1,238 @@
+"""Model specs: one YAML per model in ``include/models/``, checked against one schema.
+
+``load_spec(path)`` is pure and cheap (YAML + pydantic, no ML imports) because the
+DAG factory calls it at parse time. Errors name the file and the field, e.g.::
+
+    include/models/penguins.yaml: evaluation.thresholds.accuracy.min: Input should be a valid number (found 'high')
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from include.errors import SpecError
+
+# Metrics we know how to compute, and whether bigger is better.
+METRICS: dict[str, dict] = {
+    "accuracy": {"task": "classification", "higher_is_better": True},
+    "f1_macro": {"task": "classification", "higher_is_better": True},
+    "balanced_accuracy": {"task": "classification", "higher_is_better": True},
+    "rmse": {"task": "regression", "higher_is_better": False},
+    "mae": {"task": "regression", "higher_is_better": False},
+    "r2": {"task": "regression", "higher_is_better": True},
+}
+COLUMN_TYPES = ("float", "int", "str", "bool", "datetime")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo in a YAML must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Owner(_Strict):
+    team: str = Field(min_length=1)
+    email: str | None = None
+
+
+class FilesSource(_Strict):
+    """Date-partitioned files: ``<path>/date=YYYY-MM-DD/*.csv`` (or ``*.parquet``)."""
+
+    kind: Literal["files"]
+    path: str = Field(description="folder of the partitions; relative paths are under $CT_HOME/sources")
+    format: Literal["csv", "parquet"] = "csv"
+    date_column: str
+
+
+class SqlSource(_Strict):
+    """An SQL query over a database reached through an Airflow connection.
+
+    The query selects one interval with the bind parameters ``:start`` and ``:end``
+    (ISO dates, end exclusive).
+    """
+
+    kind: Literal["sql"]
+    conn_id: str
+    query: str
+    date_column: str
+
+    @field_validator("query")
+    @classmethod
+    def _binds_interval(cls, query: str) -> str:
+        missing = [p for p in (":start", ":end") if p not in query]
+        if missing:
+            raise ValueError(f"the query must filter on the interval with {' and '.join(missing)} (found: {query!r})")
+        return query
+
+
+Source = Annotated[Union[FilesSource, SqlSource], Field(discriminator="kind")]
+
+
+class Features(_Strict):
+    numeric: list[str] = []
+    categorical: list[str] = []
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class Estimator(_Strict):
+    # Checked for shape only: importing scikit-learn at DAG parse time costs seconds.
+    class_: str = Field(alias="class")
+    params: dict = {}
+
+    @field_validator("class_")
+    @classmethod
+    def _is_import_path(cls, value: str) -> str:
+        if not _IMPORT_PATH.match(value):
+            raise ValueError(f"expected an import path like 'sklearn.ensemble.RandomForestClassifier', found {value!r}")
+        return value
+
+
+class Bound(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class Evaluation(_Strict):
+    metrics: list[str] = Field(min_length=1)
+    primary_metric: str
+    thresholds: dict[str, Bound] = {}
+    promotion_margin: float = Field(0.0, ge=0, description="how much the challenger must beat the champion by")
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+class ColumnExpectation(_Strict):
+    type: Literal[COLUMN_TYPES]  # type: ignore[valid-type]
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = None
+    max_null_fraction: float = Field(0.0, ge=0, le=1)
+
+
+class LabelExpectation(_Strict):
+    """Label distribution: each class within [min_share, max_share] (classification)."""
+
+    min_share: float = Field(0.0, ge=0, le=1)
+    max_share: float = Field(1.0, ge=0, le=1)
+    min_classes: int = Field(2, ge=1)
+
+
+class Expectations(_Strict):
+    min_rows: int = Field(1, ge=0)
+    max_rows: int | None = None
+    columns: dict[str, ColumnExpectation]
+    label: LabelExpectation | None = None
+
+
+class Deploy(_Strict):
+    target: Literal["local"] = "local"
+    smoke_rows: int = Field(3, ge=1)
+
+
+class ModelSpec(_Strict):
+    """Everything that defines one model's continuous-training pipeline."""
+
+    name: str
+    description: str
+    owner: Owner
+    task: Literal["classification", "regression"]
+    schedule: str = "@daily"
+    start_date: date = date(2020, 1, 1)
+    source: Source
+    window_days: int = Field(365, ge=1, description="days of history in each training snapshot")
+    target: str
+    features: Features
+    estimator: Estimator
+    evaluation: Evaluation
+    expectations: Expectations
+    deploy: Deploy = Deploy()
+    tags: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"expected lower_snake_case starting with a letter (it names the DAG and the registered model), found {name!r}")
+        return name
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelSpec":
+        problems = []
+        if not self.features.all:
+            problems.append("features: at least one numeric or categorical feature is required")
+        if self.target in self.features.all:
+            problems.append(f"features: the target {self.target!r} cannot also be a feature")
+        for metric in [*self.evaluation.metrics, *self.evaluation.thresholds]:
+            known = METRICS.get(metric)
+            if known is None:
+                problems.append(f"evaluation: unknown metric {metric!r}; expected one of {sorted(METRICS)}")
+            elif known["task"] != self.task:
+                problems.append(f"evaluation: metric {metric!r} is for {known['task']}, but task is {self.task}")
+        if self.evaluation.primary_metric not in self.evaluation.metrics:
+            problems.append(f"evaluation.primary_metric: {self.evaluation.primary_metric!r} is not in evaluation.metrics {self.evaluation.metrics}")
+        missing = [c for c in [*self.features.all, self.target] if c not in self.expectations.columns]
+        if missing:
+            problems.append(f"expectations.columns: every feature and the target needs an expectation; missing {missing}")
+        if self.expectations.label and self.task != "classification":
+            problems.append("expectations.label: label shares only apply to classification")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        return METRICS[self.evaluation.primary_metric]["higher_is_better"]
+
+    def training_config(self) -> dict:
+        """The part of the spec that changes the trained model (goes into the fingerprint)."""
+        return {
+            "task": self.task,
+            "target": self.target,
+            "features": self.features.model_dump(),
+            "estimator": {"class": self.estimator.class_, "params": self.estimator.params},
+            "holdout_fraction": self.evaluation.holdout_fraction,
+            "window_days": self.window_days,
+        }
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        found = item.get("input")
+        found_text = "" if isinstance(found, dict) or item["type"] == "missing" else f" (found {found!r})"
+        lines.append(f"{path}: {where}: {item['msg'].removeprefix('Value error, ')}{found_text}")
+    return "\n".join(lines)
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """Read and validate one model YAML; the model name is the file name."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the model spec: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping of fields at the top level, found {type(raw).__name__}")
+    if "name" in raw and raw["name"] != path.stem:
+        raise SpecError(f"{path}: name: must equal the file name {path.stem!r} (found {raw['name']!r}); omit it to use the file name")
+    try:
+        return ModelSpec.model_validate({**raw, "name": path.stem})
+    except ValidationError as exc:
+        raise SpecError(_format_errors(path, exc)) from None
+
+
+def discover_specs(models_dir: str | Path) -> list[Path]:
+    """Model YAMLs in a stable order (DAG parsing must be deterministic)."""
+    return sorted(Path(models_dir).glob("*.yaml"))

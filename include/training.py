@@ -1,0 +1,131 @@
+"""Training: fit the spec's pipeline on a snapshot, log one MLflow run, register a version.
+
+The version is registered with all its lineage tags at creation and gets the
+``challenger`` alias; promotion is a separate, later decision.
+This file is part of the training fingerprint: editing it retrains every model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from importlib import metadata
+
+import pandas as pd
+
+from include.errors import RegistryError
+from include.evaluation import compute_metrics
+from include.preprocessing import build_pipeline, features_and_target, split_holdout
+from include.registry import CHALLENGER, Registry
+from include.spec import ModelSpec
+
+# Trusted when loading skops files: only types from these packages (never arbitrary code).
+TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+# Written into the model's requirements explicitly: inferring them costs ~4 s per model.
+SERVING_PACKAGES = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "skops", "pyarrow")
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    version: str
+    run_id: str
+    train_rows: int
+    holdout_rows: int
+    holdout_metrics: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def trusted_types(model) -> list[str]:
+    """Types skops must trust to load this model, refusing anything outside the allow-list."""
+    import warnings
+
+    import skops.io
+
+    # skops probes every loaded module by name; under Airflow that sets off a deprecation
+    # warning per Airflow module (over a thousand log lines), none of them about the model.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    outside = [t for t in untrusted if not t.startswith(TRUSTED_TYPE_PREFIXES)]
+    if outside:
+        raise RegistryError(f"the fitted model contains types skops would have to trust outside {TRUSTED_TYPE_PREFIXES}: {outside}")
+    return untrusted
+
+
+def pip_requirements() -> list[str]:
+    return [f"{name}=={metadata.version(name)}" for name in SERVING_PACKAGES]
+
+
+def train_and_register(
+    spec: ModelSpec,
+    snapshot: pd.DataFrame,
+    data: dict,
+    fingerprint: dict,
+    lineage: dict,
+    registry: Registry,
+) -> TrainingResult:
+    """Fit on the snapshot minus its holdout, log everything to MLflow, register as challenger.
+
+    ``data`` holds the snapshot's DVC md5 and remote, ``fingerprint`` the output of
+    ``compute_fingerprint``, ``lineage`` where the run came from (Airflow run id,
+    git commit, validation report).
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    registry.activate()
+    train, holdout = split_holdout(snapshot, spec.source.date_column, spec.evaluation.holdout_fraction)
+    x_train, y_train = features_and_target(train, spec)
+    x_holdout, y_holdout = features_and_target(holdout, spec)
+    model = build_pipeline(spec)
+    model.fit(x_train, y_train)
+    train_metrics = compute_metrics(spec.evaluation.metrics, y_train, model.predict(x_train))
+    holdout_metrics = compute_metrics(spec.evaluation.metrics, y_holdout, model.predict(x_holdout))
+
+    libraries = fingerprint["parts"]["libraries"]
+    version_tags = {
+        "fingerprint": fingerprint["fingerprint"],
+        "data_md5": data["md5"],
+        "data_remote": data.get("remote", ""),
+        "git_commit": lineage.get("git_commit", "unknown"),
+        "airflow_dag_id": lineage.get("dag_id", ""),
+        "airflow_run_id": lineage.get("run_id", ""),
+        "validation_report": lineage.get("validation_report", ""),
+        "owner": spec.owner.team,
+    }
+    registry.ensure_registered_model(spec.name, spec.description, {"owner": spec.owner.team, "task": spec.task})
+    experiment_id = registry.experiment_id(spec.name)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=lineage.get("run_id") or "manual") as run:
+        mlflow.set_tags({**version_tags, **{f"lib.{k}": v for k, v in libraries.items()}, "code_sha256": fingerprint["parts"]["code_sha256"]})
+        mlflow.log_params(
+            {
+                "estimator": spec.estimator.class_,
+                **{f"estimator.{k}": v for k, v in spec.estimator.params.items()},
+                "features": ",".join(spec.features.all),
+                "target": spec.target,
+                "window_days": spec.window_days,
+                "holdout_fraction": spec.evaluation.holdout_fraction,
+                "train_rows": len(train),
+                "holdout_rows": len(holdout),
+                "data_md5": data["md5"],
+            }
+        )
+        mlflow.log_metrics({**{f"train_{k}": v for k, v in train_metrics.items()}, **{f"holdout_{k}": v for k, v in holdout_metrics.items()}})
+        mlflow.log_dict(fingerprint, "lineage/fingerprint.json")
+        mlflow.log_dict(json.loads(spec.model_dump_json(by_alias=True)), "lineage/model_spec.json")
+        example = x_holdout.head(spec.deploy.smoke_rows)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, model.predict(example)),
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            serialization_format="skops",
+            skops_trusted_types=trusted_types(model),
+        )
+    mv = mlflow.register_model(info.model_uri, spec.name, tags={**version_tags, "run_id": run.info.run_id})
+    registry.set_alias(spec.name, CHALLENGER, mv.version)
+    return TrainingResult(str(mv.version), run.info.run_id, len(train), len(holdout), holdout_metrics)

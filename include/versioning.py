@@ -1,0 +1,116 @@
+"""Snapshot versioning with DVC's Python API (no git: ``no_scm``).
+
+Every training snapshot is ``dvc add``-ed and pushed to the remote; its md5 is
+the data identity that the fingerprint, the MLflow run and the registered model
+version all carry. Any snapshot can be fetched back from the remote by md5
+(``python -m include.lineage fetch-snapshot``).
+
+DVC holds a repository lock and gives up after ~3 s ("Unable to acquire lock").
+Concurrent runs (a nightly run next to a backfill, two models) therefore queue
+on our own file lock around every DVC operation instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from include.errors import VersioningError
+
+REMOTE_NAME = "store"
+LOCK_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class SnapshotVersion:
+    md5: str
+    size: int
+    path: str
+    remote: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class DvcWorkspace:
+    """A DVC repository whose files are the latest snapshot of each model."""
+
+    def __init__(self, root: Path, remote_url: str):
+        self.root = Path(root)
+        self.remote_url = remote_url
+        self._lock = FileLock(str(self.root.parent / f".{self.root.name}.lock"), timeout=LOCK_TIMEOUT_S)
+
+    def snapshot_path(self, model: str) -> Path:
+        return self.root / "snapshots" / model / "snapshot.parquet"
+
+    def ensure(self) -> None:
+        """Create the repository and point its default remote at ``remote_url`` (idempotent)."""
+        from dvc.repo import Repo
+
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if not (self.root / ".dvc").is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                Repo.init(str(self.root), no_scm=True).close()
+            with Repo(str(self.root)) as repo:
+                if repo.config["remote"].get(REMOTE_NAME, {}).get("url") != self.remote_url:
+                    with repo.config.edit() as config:
+                        config["remote"][REMOTE_NAME] = {"url": self.remote_url}
+                        config["core"]["remote"] = REMOTE_NAME
+                        config["core"]["analytics"] = False
+                        # DVC's default index/state cache lives in /var/tmp; keep it with the repo.
+                        config["core"]["site_cache_dir"] = str(self.root / ".dvc" / "site_cache")
+            if "://" not in self.remote_url:
+                Path(self.remote_url).mkdir(parents=True, exist_ok=True)
+
+    def track(self, path: Path) -> SnapshotVersion:
+        """``dvc add`` + ``dvc push`` one file; returns its md5 (identical bytes: no-op)."""
+        from dvc.repo import Repo
+
+        path = Path(path)
+        if not path.is_file():
+            raise VersioningError(f"cannot version {path}: expected a snapshot file there, found none")
+        self.ensure()
+        try:
+            with self._lock, Repo(str(self.root)) as repo:
+                (stage,) = repo.add(str(path))
+                out = stage.outs[0]
+                repo.push()
+                return SnapshotVersion(out.hash_info.value, int(out.meta.size), str(path), self.remote_url)
+        except VersioningError:
+            raise
+        except Exception as exc:
+            raise VersioningError(f"DVC could not track and push {path} to {self.remote_url}: {exc}") from exc
+
+    def fetch(self, md5: str, destination: Path) -> Path:
+        """Fetch a snapshot back from the remote by md5 into ``destination`` (verified)."""
+        import hashlib
+
+        from dvc.repo import Repo
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        self.ensure()
+        with self._lock, Repo(str(self.root)) as repo:
+            try:
+                repo.cloud.pull([HashInfo("md5", md5)])
+            except Exception as exc:
+                raise VersioningError(f"DVC could not fetch snapshot {md5} from {self.remote_url}: {exc}") from exc
+            cached = repo.cache.local.oid_to_path(md5)
+        if not os.path.exists(cached):
+            raise VersioningError(f"snapshot {md5} is in neither the local cache nor the remote {self.remote_url}")
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        tmp = destination.with_name(f".{destination.name}.tmp")
+        shutil.copyfile(cached, tmp)
+        tmp.chmod(0o644)
+        with open(tmp, "rb") as handle:
+            actual = hashlib.file_digest(handle, "md5").hexdigest()
+        if actual != md5:
+            tmp.unlink()
+            raise VersioningError(f"snapshot fetched for {md5} has md5 {actual}: the remote copy is corrupt")
+        os.replace(tmp, destination)
+        return destination

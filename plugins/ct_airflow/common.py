@@ -1,0 +1,49 @@
+"""Small things every operator needs: the spec, the run's identity, and error translation."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date, datetime
+from functools import lru_cache
+
+from include.errors import DataValidationError, PartitionConflictError, QualityGateError, SpecError
+
+
+@lru_cache(maxsize=64)
+def model_spec(path: str):
+    from include.spec import load_spec
+
+    return load_spec(path)
+
+
+def as_day(value) -> date:
+    """A rendered data-interval bound (datetime or ISO string) as a UTC calendar day."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        # Airflow renders bounds in UTC; partitions are UTC days.
+        return value.date()
+    return value
+
+
+def run_key(context) -> str:
+    """A filesystem-safe name for this run (reports, quarantine)."""
+    run_id = context["run_id"]
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def lineage(context) -> dict:
+    from include.lineage import git_commit
+
+    return {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit()}
+
+
+@contextlib.contextmanager
+def verdicts_are_final():
+    """A verdict about data or a model is not a transient fault: fail without retrying."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except (DataValidationError, QualityGateError, SpecError, PartitionConflictError) as exc:
+        raise AirflowFailException(str(exc)) from exc

@@ -1,0 +1,43 @@
+"""Make the deploy target serve the champion; health and smoke checks; roll back on failure."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+
+from ct_airflow.common import model_spec
+from ct_airflow.hooks.mlflow import MlflowRegistryHook
+from ct_airflow.hooks.model_server import ModelServerHook
+
+
+class DeployModelOperator(BaseOperator):
+    """Serve the current ``champion``. Idempotent: if it is already served, only checks it.
+
+    Runs after a promotion and after a skipped training alike, so every
+    successful run leaves the champion serving.
+    """
+
+    template_fields = ("spec_path",)
+    ui_color = "#2a9d8f"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(self, *, spec_path: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, server_conn_id: str = ModelServerHook.default_conn_name, **kwargs):
+        super().__init__(**kwargs)
+        self.spec_path = spec_path
+        self.mlflow_conn_id = mlflow_conn_id
+        self.server_conn_id = server_conn_id
+
+    def execute(self, context):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.deploy import smoke_request
+        from include.registry import CHAMPION, serving_example
+
+        spec = model_spec(self.spec_path)
+        registry = MlflowRegistryHook(self.mlflow_conn_id).registry
+        champion = registry.by_alias(spec.name, CHAMPION)
+        if champion is None:
+            raise AirflowSkipException(f"{spec.name} has no champion yet: nothing to deploy")
+        target = ModelServerHook(self.server_conn_id).target
+        result = target.deploy(spec.name, champion.version, smoke_request(serving_example(registry, champion)))
+        self.log.info("%s version %s: %s at %s in %.2f s (before: %s)", spec.name, result.version, result.action, result.endpoint, result.seconds, result.previous_version)
+        return result.to_dict()

@@ -1,0 +1,54 @@
+"""Decide whether to train: skip when a loadable version with the same fingerprint exists."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseBranchOperator
+
+from ct_airflow.common import model_spec
+from ct_airflow.hooks.mlflow import MlflowRegistryHook
+
+
+class FingerprintBranchOperator(BaseBranchOperator):
+    """Fingerprint data md5 + training config + training code + library versions.
+
+    Branches to ``train_task_id`` when no registered version has this fingerprint
+    (or ``force_retrain`` is set), otherwise to ``skip_to_task_id``: the training,
+    evaluation and promotion tasks show as *skipped* and the reason is logged.
+    Pushes the fingerprint (XCom key ``fingerprint``) for the training task.
+    """
+
+    template_fields = ("spec_path", "data_md5", "force_retrain")
+    ui_color = "#fff3b0"
+
+    def __init__(self, *, spec_path: str, data_md5: str, train_task_id: str, skip_to_task_id: str, force_retrain="{{ params.force_retrain }}", mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
+        super().__init__(**kwargs)
+        self.spec_path = spec_path
+        self.data_md5 = data_md5
+        self.train_task_id = train_task_id
+        self.skip_to_task_id = skip_to_task_id
+        self.force_retrain = force_retrain
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def choose_branch(self, context):
+        from include.fingerprint import compute_fingerprint
+
+        spec = model_spec(self.spec_path)
+        fingerprint = compute_fingerprint(self.data_md5, spec.training_config())
+        context["ti"].xcom_push(key="fingerprint", value=fingerprint)
+        self.log.info("Fingerprint %s from %s", fingerprint["fingerprint"], fingerprint["parts"])
+        if str(self.force_retrain).lower() in ("true", "1", "yes"):
+            self.log.info("force_retrain is set: training regardless of the fingerprint")
+            return self.train_task_id
+        registry = MlflowRegistryHook(self.mlflow_conn_id).registry
+        for ref in registry.find_by_fingerprint(spec.name, fingerprint["fingerprint"]):
+            loadable, why = registry.is_loadable(ref)
+            if loadable:
+                self.log.info(
+                    "SKIP TRAINING: version %s of %s was trained from the same data (md5 %s), config, code and libraries, "
+                    "and its artifacts load. Set force_retrain to train anyway.", ref.version, spec.name, self.data_md5,
+                )
+                context["ti"].xcom_push(key="skip_reason", value=f"identical to version {ref.version}")
+                return self.skip_to_task_id
+            self.log.warning("Version %s has this fingerprint but cannot be loaded (%s); training again", ref.version, why)
+        self.log.info("No loadable version with this fingerprint: training")
+        return self.train_task_id

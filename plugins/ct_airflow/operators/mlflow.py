@@ -1,0 +1,107 @@
+"""Training, evaluation and promotion against the MLflow tracking store and registry."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+
+from ct_airflow.common import lineage, model_spec, verdicts_are_final
+from ct_airflow.hooks.dvc import DvcHook
+from ct_airflow.hooks.mlflow import MlflowRegistryHook
+
+
+def _snapshot_by_md5(md5: str):
+    """Read the snapshot by its DVC md5, not by path: a concurrent run may have replaced the file."""
+    import tempfile
+    from pathlib import Path
+
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = DvcHook().workspace.fetch(md5, Path(tmp) / "snapshot.parquet")
+        return pd.read_parquet(path)
+
+
+class TrainModelOperator(BaseOperator):
+    """Fit the model on the snapshot, log one MLflow run, register a version aliased ``challenger``."""
+
+    template_fields = ("spec_path", "data_md5", "data_remote", "fingerprint", "validation_report")
+    ui_color = "#0194e2"
+    ui_fgcolor = "#ffffff"
+
+    def __init__(self, *, spec_path: str, data_md5: str, data_remote: str, fingerprint, validation_report: str = "", mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.spec_path = spec_path
+        self.data_md5 = data_md5
+        self.data_remote = data_remote
+        self.fingerprint = fingerprint
+        self.validation_report = validation_report
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def execute(self, context):
+        from include.training import train_and_register
+
+        spec = model_spec(self.spec_path)
+        registry = MlflowRegistryHook(self.mlflow_conn_id).registry
+        snapshot = _snapshot_by_md5(self.data_md5)
+        result = train_and_register(
+            spec, snapshot, {"md5": self.data_md5, "remote": self.data_remote}, self.fingerprint,
+            {**lineage(context), "validation_report": self.validation_report}, registry,
+        )
+        self.log.info("Registered %s version %s (run %s) as challenger; holdout %s", spec.name, result.version, result.run_id, result.holdout_metrics)
+        return result.to_dict()
+
+
+class EvaluateModelOperator(BaseOperator):
+    """Challenger vs champion on the same holdout; tags the decision and its reason on the version."""
+
+    template_fields = ("spec_path", "data_md5", "challenger_version")
+    ui_color = "#43c59e"
+
+    def __init__(self, *, spec_path: str, data_md5: str, challenger_version: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.spec_path = spec_path
+        self.data_md5 = data_md5
+        self.challenger_version = challenger_version
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def execute(self, context):
+        from include.evaluation import evaluate_challenger
+
+        spec = model_spec(self.spec_path)
+        registry = MlflowRegistryHook(self.mlflow_conn_id).registry
+        report = evaluate_challenger(spec, _snapshot_by_md5(self.data_md5), registry, str(self.challenger_version))
+        self.log.info("Challenger %s: %s; champion %s: %s", report["challenger_version"], report["challenger"], report["champion_version"], report["champion"])
+        self.log.info("Decision: %s (%s)", "PROMOTE" if report["promote"] else "REJECT", report["reason"])
+        return {"promote": report["promote"], "reason": report["reason"], "challenger_version": report["challenger_version"]}
+
+
+class PromoteModelOperator(BaseOperator):
+    """Move ``champion`` to the challenger (former champion -> ``previous``), or skip with the reason."""
+
+    template_fields = ("spec_path", "challenger_version", "promote", "reason")
+    ui_color = "#f4a261"
+
+    def __init__(self, *, spec_path: str, challenger_version: str, promote, reason: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
+        super().__init__(**kwargs)
+        self.spec_path = spec_path
+        self.challenger_version = challenger_version
+        self.promote = promote
+        self.reason = reason
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def execute(self, context):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.promotion import promote
+
+        spec = model_spec(self.spec_path)
+        if str(self.promote).lower() not in ("true", "1"):
+            raise AirflowSkipException(f"Not promoting {spec.name} version {self.challenger_version}: {self.reason}")
+        registry = MlflowRegistryHook(self.mlflow_conn_id).registry
+        with verdicts_are_final():
+            result = promote(
+                registry, spec.name, str(self.challenger_version), self.reason,
+                promoted_by=f"airflow:{context['dag'].dag_id}", airflow_run_id=context["run_id"],
+            )
+        self.log.info("%s: champion is now version %s (previous: %s)", spec.name, result["champion"], result["previous"])
+        return result

@@ -1,0 +1,55 @@
+"""Validate the snapshot with Great Expectations core; quarantine the batch on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.sdk import BaseOperator
+
+from ct_airflow.common import model_spec, run_key
+
+
+class GxValidateOperator(BaseOperator):
+    """Run the suite generated from the model spec against the snapshot.
+
+    On failure the batch partitions move to ``$CT_HOME/quarantine/<model>/<run>/``
+    (with the snapshot, the JSON result and the reason), the Data Docs HTML is
+    written, and the task fails without retry: training and deployment do not
+    run and the champion keeps serving.
+    """
+
+    template_fields = ("spec_path", "snapshot_path", "batch_days")
+    ui_color = "#ff6f61"
+
+    def __init__(self, *, spec_path: str, snapshot_path: str, batch_days, **kwargs):
+        super().__init__(multiple_outputs=True, **kwargs)
+        self.spec_path = spec_path
+        self.snapshot_path = snapshot_path
+        self.batch_days = batch_days
+
+    def execute(self, context):
+        import pandas as pd
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.ingest import partition_path
+        from include.settings import Settings
+        from include.validation import quarantine, validate_frame
+
+        spec = model_spec(self.spec_path)
+        settings = Settings.from_env()
+        key = run_key(context)
+        outcome = validate_frame(pd.read_parquet(self.snapshot_path), spec, settings.reports_dir / spec.name / key, key)
+        self.log.info("Validation report (HTML): %s", outcome.html_report)
+        self.log.info("Validation result (JSON): %s", outcome.json_report)
+        if outcome.success:
+            self.log.info("All %d expectations passed", outcome.evaluated)
+            return {"success": True, "html_report": outcome.html_report, "json_report": outcome.json_report}
+        from datetime import date
+
+        batch = [partition_path(settings.lake_dir / spec.name, date.fromisoformat(d)) for d in self.batch_days]
+        kept = quarantine(batch, [Path(self.snapshot_path)], settings.quarantine_dir / spec.name / key, outcome)
+        raise AirflowFailException(
+            f"Data validation failed for model {spec.name!r}, batch {list(self.batch_days)}: {outcome.summary()}\n"
+            f"The batch is kept in quarantine at {kept}; report: {outcome.html_report}. "
+            f"Nothing was trained; the champion keeps serving."
+        )

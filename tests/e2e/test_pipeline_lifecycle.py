@@ -1,0 +1,114 @@
+"""The lifecycle of one model, for real: first run, unchanged rerun, next day, bad batch.
+
+Each step runs the whole DAG with ``dag.test()`` against a real SQLite MLflow
+registry, a real DVC remote, real Great Expectations and the real model server.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from include.registry import CHAMPION, Registry
+from tests.e2e.helpers import run_dag
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "seattle_temp_max"
+DAY1 = "2026-06-02"  # logical date; its data interval is the day before
+DAY2 = "2026-06-03"
+BAD_DAY = "2026-06-04"
+
+
+def registry(platform) -> Registry:
+    return Registry(platform.mlflow_tracking_uri, platform.mlflow_artifact_root)
+
+
+def versions(platform) -> list[str]:
+    return sorted(str(mv.version) for mv in registry(platform).client.search_model_versions(f"name = '{MODEL}'"))
+
+
+def served(platform) -> dict:
+    response = requests.get(f"{platform.serving_url}/models/{MODEL}", timeout=10)
+    return response.json() if response.status_code == 200 else {}
+
+
+def predict(platform) -> requests.Response:
+    body = {"dataframe_split": {"columns": ["temp_min", "precipitation", "wind", "weather"], "data": [[8.0, 0.0, 3.1, "sun"]]}}
+    return requests.post(f"{platform.serving_url}/models/{MODEL}/invocations", json=body, timeout=30)
+
+
+def test_a_first_run_trains_promotes_and_serves_v1(platform):
+    states = run_dag(MODEL, DAY1)
+
+    assert states["_run"] == "success", states
+    assert all(states[t] == "success" for t in ("ingest", "version_snapshot", "validate", "fingerprint", "train", "evaluate", "promote", "deploy")), states
+    champion = registry(platform).by_alias(MODEL, CHAMPION)
+    assert champion is not None and champion.version == "1"
+    assert champion.tags["decision"] == "promote" and champion.tags["promoted_by"].startswith("airflow:")
+    assert len(champion.tags["data_md5"]) == 32 and len(champion.tags["fingerprint"]) == 64
+    assert served(platform)["version"] == "1"
+    response = predict(platform)
+    assert response.status_code == 200 and response.headers["X-Model-Version"] == "1"
+    assert isinstance(response.json()["predictions"][0], float)
+
+
+def test_b_same_logical_date_skips_training(platform):
+    states = run_dag(MODEL, DAY1)
+
+    assert states["_run"] == "success", states
+    assert states["fingerprint"] == "success"
+    assert (states["train"], states["evaluate"], states["promote"]) == ("skipped", "skipped", "skipped")
+    assert states["deploy"] == "success"  # still makes sure the champion is served
+    assert versions(platform) == ["1"]
+    assert served(platform)["version"] == "1"
+
+
+def test_b2_force_retrain_overrides_the_skip(platform):
+    states = run_dag(MODEL, DAY1, force_retrain=True)
+
+    assert states["train"] == "success", states
+    assert versions(platform) == ["1", "2"]
+
+
+def test_c_next_day_trains_a_new_challenger_judged_by_the_thresholds(platform):
+    before = set(versions(platform))
+    states = run_dag(MODEL, DAY2)
+
+    assert states["_run"] == "success", states
+    assert states["train"] == "success" and states["evaluate"] == "success"
+    new = sorted(set(versions(platform)) - before)
+    assert len(new) == 1
+    version = registry(platform).version(MODEL, new[0])
+    assert version.tags["decision"] in ("promote", "reject") and version.tags["decision_reason"]
+    assert version.tags["compared_with_champion"] != "none"
+    champion = registry(platform).by_alias(MODEL, CHAMPION)
+    if version.tags["decision"] == "promote":
+        assert states["promote"] == "success" and champion.version == new[0]
+        assert registry(platform).by_alias(MODEL, "previous") is not None
+    else:
+        assert states["promote"] == "skipped" and champion.version != new[0]
+    assert served(platform)["version"] == champion.version
+
+
+def test_d_bad_batch_is_quarantined_nothing_trained_champion_still_served(platform):
+    from datetime import date, timedelta
+
+    bad_day = date.fromisoformat(BAD_DAY) - timedelta(days=1)  # the interval of that logical date
+    landing = platform.sources_dir / "landing" / "seattle_weather" / f"date={bad_day}" / "part-0.csv"
+    landing.write_text(f"date,precipitation,temp_max,temp_min,wind,weather\n{bad_day},0.0,999.0,5.0,2.0,sun\n")
+    before, champion = versions(platform), registry(platform).by_alias(MODEL, CHAMPION)
+
+    states = run_dag(MODEL, BAD_DAY)
+
+    assert states["_run"] == "failed"
+    assert states["validate"] == "failed"
+    assert all(states[t] == "upstream_failed" for t in ("fingerprint", "train", "evaluate", "promote", "deploy")), states
+    assert versions(platform) == before
+    assert served(platform)["version"] == champion.version and predict(platform).status_code == 200
+    quarantined = list((platform.quarantine_dir / MODEL).glob("*/date=*.parquet"))
+    assert [p.name for p in quarantined] == [f"date={bad_day}.parquet"]
+    reason = next((platform.quarantine_dir / MODEL).glob("*/REASON.txt")).read_text()
+    assert "temp_max" in reason and "expect_column_values_to_be_between" in reason
+    assert not (platform.lake_dir / MODEL / f"date={bad_day}.parquet").exists()  # the lake keeps validated data only
+    assert list(platform.reports_dir.glob(f"{MODEL}/*/data_docs/**/*.html"))
