@@ -99,6 +99,18 @@ def smoke_request(input_example: dict | str) -> dict:
     """MLflow stores the input example as ``{"columns": [...], "data": [...]}``: wrap it for /invocations."""
     if isinstance(input_example, str):
         input_example = json.loads(input_example)
+    # MLflow writes missing values as NaN, which is not JSON: send null instead.
+    input_example = _nan_to_none(input_example)
     if "dataframe_split" in input_example or "inputs" in input_example:
         return input_example
     return {"dataframe_split": input_example}
+
+
+def _nan_to_none(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    return value

@@ -29,6 +29,21 @@ class ModelRef:
         return f"models:/{self.name}/{self.version}"
 
 
+def load_pyfunc(uri: str):
+    """``mlflow.pyfunc.load_model`` without skops' flood of unrelated deprecation warnings.
+
+    skops looks up every loaded module by name while checking types; under Airflow each
+    lookup of a deprecated Airflow module warns (over a thousand log lines per load).
+    """
+    import warnings
+
+    import mlflow.pyfunc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mlflow.pyfunc.load_model(uri)
+
+
 class Registry:
     """A thin facade over ``MlflowClient`` bound to one tracking/registry URI."""
 
@@ -102,10 +117,8 @@ class Registry:
 
     def load(self, ref: ModelRef):
         """Load a version as a pyfunc model; raises if its artifacts are gone or unreadable."""
-        import mlflow.pyfunc
-
         self.activate()
-        return mlflow.pyfunc.load_model(ref.uri)
+        return load_pyfunc(ref.uri)
 
     def is_loadable(self, ref: ModelRef) -> tuple[bool, str]:
         try:

@@ -43,8 +43,7 @@ def trusted_types(model) -> list[str]:
 
     import skops.io
 
-    # skops probes every loaded module by name; under Airflow that sets off a deprecation
-    # warning per Airflow module (over a thousand log lines), none of them about the model.
+    # skops probes loaded modules by name: see include.registry.load_pyfunc.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))

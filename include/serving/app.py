@@ -33,13 +33,15 @@ class DeployRequest(BaseModel):
 
 def registry_loader(tracking_uri: str):
     def load(name: str, version: str) -> ServedModel:
-        import mlflow.pyfunc
+        import mlflow
         from mlflow import MlflowClient
+
+        from include.registry import load_pyfunc
 
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
         mv = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri).get_model_version(name, version)
-        return ServedModel(name, str(mv.version), mv.run_id, mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
+        return ServedModel(name, str(mv.version), mv.run_id, load_pyfunc(f"models:/{name}/{version}"))
 
     return load
 

@@ -93,7 +93,7 @@ def build_dag(path: Path) -> DAG:
             task_id="deploy", spec_path=spec_path, trigger_rule="none_failed_min_one_success",
             doc_md="Serves the champion; health and smoke checks; rolls back to the previous version on failure.",
         )
-        validate >> fingerprint >> [train, deploy]
+        version >> validate >> fingerprint >> [train, deploy]
         promote >> deploy
     return dag
 

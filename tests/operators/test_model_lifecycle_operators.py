@@ -1,0 +1,90 @@
+"""Fingerprint, train, evaluate and promote operators against a real SQLite MLflow registry."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from airflow.sdk.exceptions import AirflowSkipException
+
+from ct_airflow.hooks.mlflow import MlflowRegistryHook
+from ct_airflow.operators.fingerprint import FingerprintBranchOperator
+from ct_airflow.operators.mlflow import EvaluateModelOperator, PromoteModelOperator, TrainModelOperator
+from include.registry import CHALLENGER, CHAMPION, PREVIOUS
+from tests.operators.conftest import PENGUINS, task_context
+
+MODEL = "penguin_species"
+
+
+def fingerprint(md5: str, force: bool = False):
+    ctx = task_context()
+    op = FingerprintBranchOperator(task_id="fingerprint", spec_path=PENGUINS, data_md5=md5, train_task_id="train", skip_to_task_id="deploy", force_retrain=force)
+    return op.choose_branch(ctx), ctx["ti"].xcom
+
+
+def train(version, fp) -> dict:
+    return TrainModelOperator(task_id="train", spec_path=PENGUINS, data_md5=version.md5, data_remote=version.remote, fingerprint=fp).execute(task_context())
+
+
+def evaluate(version, challenger: str) -> dict:
+    return EvaluateModelOperator(task_id="evaluate", spec_path=PENGUINS, data_md5=version.md5, challenger_version=challenger).execute(task_context())
+
+
+def promote(decision: dict, run_id: str = "test_run"):
+    op = PromoteModelOperator(task_id="promote", spec_path=PENGUINS, challenger_version=decision["challenger_version"], promote=decision["promote"], reason=decision["reason"])
+    return op.execute(task_context(run_id=run_id))
+
+
+def test_train_evaluate_promote_then_skip_then_forced_retrain(penguin_snapshot):
+    _, version = penguin_snapshot
+    registry = MlflowRegistryHook().registry
+
+    branch, xcom = fingerprint(version.md5)
+    assert branch == "train"
+    trained = train(version, xcom["fingerprint"])
+    assert trained["version"] == "1" and registry.by_alias(MODEL, CHALLENGER).version == "1"
+    run = registry.client.get_run(trained["run_id"])
+    assert run.data.tags["data_md5"] == version.md5 and run.data.tags["fingerprint"] == xcom["fingerprint"]["fingerprint"]
+    assert "lib.scikit-learn" in run.data.tags and run.data.params["estimator"].endswith("RandomForestClassifier")
+
+    decision = evaluate(version, "1")
+    assert decision["promote"] is True and "first model" in decision["reason"]
+    assert promote(decision)["champion"] == "1"
+    champion = registry.by_alias(MODEL, CHAMPION)
+    assert champion.tags["promotion_airflow_run_id"] == "test_run" and champion.tags["decision"] == "promote"
+
+    # Same data, config, code and libraries: skip, and say why.
+    branch, xcom = fingerprint(version.md5)
+    assert branch == "deploy" and "identical to version 1" in xcom["skip_reason"]
+
+    # force_retrain overrides; the retrained model ties the champion and (margin 0) replaces it.
+    branch, xcom = fingerprint(version.md5, force=True)
+    assert branch == "train"
+    second = train(version, xcom["fingerprint"])
+    decision = evaluate(version, second["version"])
+    assert "champion" in decision["reason"]
+    promote(decision, run_id="second_run")
+    assert registry.by_alias(MODEL, CHAMPION).version == "2"
+    assert registry.by_alias(MODEL, PREVIOUS).version == "1"
+    assert registry.version(MODEL, "2").tags["replaced_version"] == "1"
+
+
+def test_a_registered_version_whose_artifacts_are_gone_does_not_count_for_the_skip(penguin_snapshot, settings):
+    _, version = penguin_snapshot
+    _, xcom = fingerprint(version.md5)
+    train(version, xcom["fingerprint"])
+    shutil.rmtree(settings.home / "mlflow" / "artifacts")
+
+    branch, _ = fingerprint(version.md5)
+    assert branch == "train"
+
+
+def test_a_rejected_challenger_is_skipped_and_the_champion_stays(penguin_snapshot):
+    _, version = penguin_snapshot
+    registry = MlflowRegistryHook().registry
+    _, xcom = fingerprint(version.md5)
+    promote(evaluate(version, train(version, xcom["fingerprint"])["version"]))
+
+    with pytest.raises(AirflowSkipException, match="worse on purpose"):
+        promote({"challenger_version": "1", "promote": False, "reason": "worse on purpose"})
+    assert registry.by_alias(MODEL, CHAMPION).version == "1"

@@ -1,0 +1,58 @@
+"""GxValidateOperator against real Great Expectations: pass, fail, quarantine, reports."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from ct_airflow.operators.validate import GxValidateOperator
+from tests.operators.conftest import INTERVAL, PENGUINS, task_context
+
+
+def operator(result) -> GxValidateOperator:
+    return GxValidateOperator(task_id="validate", spec_path=PENGUINS, snapshot_path=result.snapshot_path, batch_days=result.batch_days)
+
+
+def test_a_good_snapshot_passes_and_writes_html_and_json(penguin_snapshot):
+    result, _ = penguin_snapshot
+    out = operator(result).execute(task_context())
+
+    assert out["success"] is True
+    assert out["html_report"].endswith(".html") and "<html" in open(out["html_report"]).read().lower()
+    assert json.loads(open(out["json_report"]).read())["failed"] == 0
+
+
+def test_a_bad_batch_fails_is_quarantined_and_explained(settings, penguin_source):
+    from ct_airflow.hooks.dvc import DvcHook
+    from include import sources
+    from include.ingest import ingest_window, partition_path
+    from include.spec import load_spec
+
+    spec = load_spec(PENGUINS)
+    day = INTERVAL[0].isoformat()
+    # A field team's bad upload: impossible flipper lengths on the batch day.
+    columns = '"Date Egg", "Species", "Island", "Sex", "Culmen Length (mm)", "Culmen Depth (mm)", "Flipper Length (mm)", "Body Mass (g)", "studyName", "Sample Number"'
+    penguin_source.execute(
+        f"INSERT INTO penguins_raw ({columns}) VALUES (?, 'Gentoo penguin (Pygoscelis papua)', 'Biscoe', 'MALE', 45.0, 15.0, 9999.0, 5000.0, 'PAL0910', 999)",
+        (day,),
+    )
+    penguin_source.commit()
+    result = ingest_window(
+        lambda a, b: sources.read_sql(penguin_source, spec.source.query, spec.source.date_column, a, b, "test"),
+        settings.lake_dir / spec.name, DvcHook().workspace.snapshot_path(spec.name), spec.source.date_column, *INTERVAL, spec.window_days,
+    )
+
+    with pytest.raises(AirflowFailException) as failure:
+        operator(result).execute(task_context(run_id="bad_run"))
+
+    message = str(failure.value)
+    assert "penguin_species" in message and day in message and "flipper_length_mm" in message and "quarantine" in message
+    kept = settings.quarantine_dir / "penguin_species" / "bad_run"
+    assert (kept / f"date={day}.parquet").exists() and (kept / "snapshot.parquet").exists()
+    assert "flipper_length_mm" in (kept / "REASON.txt").read_text()
+    assert not partition_path(settings.lake_dir / "penguin_species", INTERVAL[0]).exists()
+    assert 9999.0 in pd.read_parquet(kept / f"date={day}.parquet")["flipper_length_mm"].tolist()
+    assert list((settings.reports_dir / "penguin_species" / "bad_run").rglob("*.html"))
