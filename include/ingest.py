@@ -23,6 +23,8 @@ import pandas as pd
 from include.errors import PartitionConflictError, SourceError
 
 ReadRange = Callable[[date, date], pd.DataFrame]
+# Spec column types -> the pandas dtypes partitions are stored with (nullable where pandas has it).
+PANDAS_TYPES = {"float": "float64", "int": "Int64", "str": "str", "bool": "boolean", "datetime": "datetime64[us]"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,27 @@ def write_atomically(path: Path, payload: bytes) -> None:
         raise
 
 
+def conform(frame: pd.DataFrame, schema: dict[str, str], date_column: str) -> pd.DataFrame:
+    """Give a day's rows the declared columns and dtypes, whatever else was read with them.
+
+    Without this a day's bytes would depend on the other days of the same read (pandas
+    infers an int column as float when another day has a gap; an empty day read alone
+    has no columns), and re-ingesting an unchanged day would look like a conflict.
+    Undeclared columns are dropped (the model cannot use them); a value that cannot be
+    cast is left as it is, for validation to report.
+    """
+    columns = [date_column, *(c for c in schema if c != date_column)]
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=PANDAS_TYPES[schema.get(c, "datetime")]) for c in columns})
+    out = frame[[c for c in columns if c in frame.columns]].copy()
+    for column in out.columns:
+        try:
+            out[column] = out[column].astype(PANDAS_TYPES[schema.get(column, "datetime")])
+        except (ValueError, TypeError):
+            pass
+    return out
+
+
 def _split_by_day(frame: pd.DataFrame, date_column: str, days: list[date]) -> dict[date, pd.DataFrame]:
     frame = frame.sort_values(date_column, kind="stable").reset_index(drop=True)
     keys = frame[date_column].dt.date
@@ -83,8 +106,13 @@ def ingest_window(
     interval_start: date,
     interval_end: date,
     window_days: int,
+    schema: dict[str, str] | None = None,
 ) -> IngestResult:
-    """Write the batch partitions (and any missing ones of the window), then the snapshot."""
+    """Write the batch partitions (and any missing ones of the window), then the snapshot.
+
+    ``schema`` (column -> spec type) makes each partition's bytes independent of what
+    was read with it; the operators always pass the spec's columns.
+    """
     if interval_end <= interval_start:
         raise SourceError(f"data interval is empty: start {interval_start} is not before end {interval_end}")
     batch = day_range(interval_start, interval_end)
@@ -94,6 +122,8 @@ def ingest_window(
     written: list[str] = []
     frame = read_range(to_read[0], to_read[-1] + timedelta(days=1))
     for day, rows in _split_by_day(frame, date_column, to_read).items():
+        if schema is not None:
+            rows = conform(rows, schema, date_column)
         path = partition_path(model_lake, day)
         payload = parquet_bytes(rows)
         if path.exists():
@@ -108,7 +138,7 @@ def ingest_window(
         written.append(path.name)
 
     batch_rows = sum(len(rows) for day, rows in _split_by_day(frame, date_column, batch).items())
-    parts = [pd.read_parquet(p) for d in sorted({*window, *batch}) if (p := partition_path(model_lake, d)).exists()]
+    parts = [pd.read_parquet(p) for d in window if (p := partition_path(model_lake, d)).exists()]
     parts = [p for p in parts if len(p)]
     snapshot = pd.concat(parts, ignore_index=True) if parts else frame.iloc[0:0]
     write_atomically(snapshot_path, parquet_bytes(snapshot))

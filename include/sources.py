@@ -50,7 +50,14 @@ def read_files(root: Path, fmt: str, date_column: str, start: date, end: date) -
                 raise SourceError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
             except Exception as exc:  # pandas raises many types for a corrupt file
                 raise SourceError(f"{file}: cannot be read as {fmt}: {exc}") from exc
-            frames.append(normalise_dates(part, date_column, str(file)))
+            part = normalise_dates(part, date_column, str(file))
+            misplaced = part[part[date_column].dt.date != day]
+            if len(misplaced):
+                raise SourceError(
+                    f"{file}: expected every {date_column!r} to be {day} (the partition's date), "
+                    f"found {len(misplaced)} rows dated otherwise, e.g. {misplaced[date_column].iloc[0].date()}"
+                )
+            frames.append(part)
     if not frames:
         return pd.DataFrame(columns=[date_column]).astype({date_column: "datetime64[us]"})
     return pd.concat(frames, ignore_index=True)

@@ -177,6 +177,9 @@ class ModelSpec(_Strict):
                 problems.append(f"evaluation: unknown metric {metric!r}; expected one of {sorted(METRICS)}")
             elif known["task"] != self.task:
                 problems.append(f"evaluation: metric {metric!r} is for {known['task']}, but task is {self.task}")
+        uncomputed = [m for m in self.evaluation.thresholds if m not in self.evaluation.metrics]
+        if uncomputed:
+            problems.append(f"evaluation.thresholds: {uncomputed} must also be listed in evaluation.metrics {self.evaluation.metrics} (only those are computed)")
         if self.evaluation.primary_metric not in self.evaluation.metrics:
             problems.append(f"evaluation.primary_metric: {self.evaluation.primary_metric!r} is not in evaluation.metrics {self.evaluation.metrics}")
         missing = [c for c in [*self.features.all, self.target] if c not in self.expectations.columns]
@@ -209,7 +212,8 @@ def _format_errors(path: Path, error: ValidationError) -> str:
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         found = item.get("input")
-        found_text = "" if isinstance(found, dict) or item["type"] == "missing" else f" (found {found!r})"
+        # Our own validators already quote the value they reject.
+        found_text = "" if isinstance(found, dict) or item["type"] in ("missing", "value_error") else f" (found {found!r})"
         lines.append(f"{path}: {where}: {item['msg'].removeprefix('Value error, ')}{found_text}")
     return "\n".join(lines)
 

@@ -112,3 +112,18 @@ def test_d_bad_batch_is_quarantined_nothing_trained_champion_still_served(platfo
     assert "temp_max" in reason and "expect_column_values_to_be_between" in reason
     assert not (platform.lake_dir / MODEL / f"date={bad_day}.parquet").exists()  # the lake keeps validated data only
     assert list(platform.reports_dir.glob(f"{MODEL}/*/data_docs/**/*.html"))
+
+
+def test_e_the_sql_source_model_runs_through_its_airflow_connection(platform):
+    """The penguin model reads an SQL query over the AIRFLOW_CONN_PENGUINS_DB connection."""
+    states = run_dag("penguin_species", "2026-12-02")
+
+    assert states["_run"] == "success", states
+    assert states["promote"] == "success" and states["deploy"] == "success"
+    body = {"dataframe_split": {
+        "columns": ["culmen_length_mm", "culmen_depth_mm", "flipper_length_mm", "body_mass_g", "island", "sex"],
+        "data": [[46.5, 14.8, 217.0, 5200.0, "Biscoe", "FEMALE"], [39.0, 18.5, 185.0, 3600.0, "Torgersen", None]],
+    }}
+    response = requests.post(f"{platform.serving_url}/models/penguin_species/invocations", json=body, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["predictions"] == ["Gentoo penguin (Pygoscelis papua)", "Adelie Penguin (Pygoscelis adeliae)"]

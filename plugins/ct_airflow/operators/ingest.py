@@ -48,7 +48,10 @@ class IngestOperator(BaseOperator):
         start, end = as_day(self.interval_start), as_day(self.interval_end)
         self.log.info("Ingesting %s for days [%s, %s) with a %s-day window", spec.name, start, end, spec.window_days)
         with verdicts_are_final():
-            result = ingest_window(self._reader(spec, settings), settings.lake_dir / spec.name, snapshot, spec.source.date_column, start, end, spec.window_days)
+            result = ingest_window(
+                self._reader(spec, settings), settings.lake_dir / spec.name, snapshot, spec.source.date_column, start, end,
+                spec.window_days, schema={name: column.type for name, column in spec.expectations.columns.items()},
+            )
         self.log.info(
             "Batch %s: %d rows; %d partitions written; snapshot %s: %d rows (window %s..%s)",
             result.batch_days, result.batch_rows, len(result.partitions_written), result.snapshot_path,

@@ -1,0 +1,188 @@
+"""Scoring and the promotion decision: thresholds first, then challenger vs champion by the margin."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from include.evaluation import Decision, compute_metrics, decide, threshold_failures
+from include.spec import Bound, ModelSpec, load_spec
+
+
+@pytest.fixture
+def seattle(spec_path) -> ModelSpec:
+    # rmse (lower is better) is primary; thresholds rmse <= 4.5, mae <= 3.5
+    return load_spec(spec_path("seattle_temp_max"))
+
+
+@pytest.fixture
+def penguins(spec_path) -> ModelSpec:
+    # f1_macro (higher is better) is primary; thresholds accuracy >= 0.9, f1_macro >= 0.85
+    return load_spec(spec_path("penguin_species"))
+
+
+def _with(spec: ModelSpec, **evaluation) -> ModelSpec:
+    return spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update=evaluation)})
+
+
+def _reg(rmse, mae=1.0, r2=0.8) -> dict:
+    return {"rmse": rmse, "mae": mae, "r2": r2}
+
+
+def _cls(f1, accuracy=0.95) -> dict:
+    return {"accuracy": accuracy, "f1_macro": f1}
+
+
+# --- compute_metrics ------------------------------------------------------------------------------
+
+
+def test_regression_metrics_are_computed():
+    scores = compute_metrics(["rmse", "mae", "r2"], [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 6.0])
+    assert scores["rmse"] == pytest.approx(1.0)  # sqrt(4 / 4)
+    assert scores["mae"] == pytest.approx(0.5)
+    assert scores["r2"] == pytest.approx(1 - 4 / 5)
+    assert all(isinstance(v, float) for v in scores.values())
+
+
+def test_classification_metrics_are_computed():
+    y_true = ["a", "a", "b", "b"]
+    y_pred = ["a", "a", "b", "a"]
+    scores = compute_metrics(["accuracy", "f1_macro", "balanced_accuracy"], y_true, y_pred)
+    assert scores["accuracy"] == pytest.approx(0.75)
+    assert scores["balanced_accuracy"] == pytest.approx((1.0 + 0.5) / 2)
+    assert scores["f1_macro"] == pytest.approx((0.8 + 2 / 3) / 2)
+
+
+def test_only_the_requested_metrics_are_returned():
+    assert set(compute_metrics(["mae"], [1.0], [2.0])) == {"mae"}
+
+
+def test_nan_predictions_give_nan_for_every_metric():
+    scores = compute_metrics(["rmse", "mae", "r2"], [1.0, 2.0, 3.0], np.array([1.0, np.nan, 3.0]))
+    assert set(scores) == {"rmse", "mae", "r2"}
+    assert all(math.isnan(v) for v in scores.values())
+
+
+# --- threshold_failures ---------------------------------------------------------------------------
+
+
+def test_no_failures_when_every_threshold_passes(seattle):
+    assert threshold_failures(seattle, _reg(4.5, mae=3.5)) == []  # bounds are inclusive
+
+
+def test_each_failing_threshold_is_named(seattle):
+    failures = threshold_failures(seattle, _reg(5.0, mae=4.0))
+    assert failures == ["rmse 5.0000 > max 4.5", "mae 4.0000 > max 3.5"]
+
+
+def test_a_min_threshold_failure_is_named(penguins):
+    assert threshold_failures(penguins, _cls(0.9, accuracy=0.8)) == ["accuracy 0.8000 < min 0.9"]
+
+
+def test_a_missing_or_nan_thresholded_metric_fails(seattle):
+    assert threshold_failures(seattle, {"rmse": 1.0}) == ["mae is NaN"]
+    assert threshold_failures(seattle, _reg(float("nan"))) == ["rmse is NaN"]
+
+
+def test_a_bound_with_both_ends_checks_both(seattle):
+    spec = _with(seattle, thresholds={"r2": Bound(min=0.5, max=0.99)})
+    assert threshold_failures(spec, _reg(1.0, r2=0.7)) == []
+    assert threshold_failures(spec, _reg(1.0, r2=0.4)) == ["r2 0.4000 < min 0.5"]
+    assert threshold_failures(spec, _reg(1.0, r2=0.999)) == ["r2 0.9990 > max 0.99"]
+
+
+# --- decide ---------------------------------------------------------------------------------------
+
+
+def test_the_first_model_is_promoted_on_thresholds_alone(seattle):
+    decision = decide(seattle, _reg(4.0), None)
+    assert decision == Decision(True, decision.reason)
+    assert decision.reason.startswith("first model")
+    assert "rmse 4.0000" in decision.reason
+
+
+def test_the_first_model_is_rejected_when_a_threshold_fails(seattle):
+    decision = decide(seattle, _reg(4.6), None)
+    assert not decision.promote
+    assert "thresholds" in decision.reason and "rmse 4.6000 > max 4.5" in decision.reason
+
+
+def test_a_threshold_failure_rejects_even_a_much_better_challenger(penguins):
+    # f1 improves a lot on the champion, but accuracy is under its floor.
+    decision = decide(penguins, _cls(0.99, accuracy=0.85), _cls(0.5, accuracy=0.6))
+    assert not decision.promote
+    assert "accuracy" in decision.reason and "f1_macro" not in decision.reason
+
+
+def test_lower_is_better_promotes_a_lower_rmse(seattle):
+    assert decide(seattle, _reg(3.0), _reg(3.5)).promote
+
+
+def test_lower_is_better_rejects_a_higher_rmse(seattle):
+    decision = decide(seattle, _reg(3.5), _reg(3.0))
+    assert not decision.promote
+    assert decision.reason.startswith("does not beat the champion")
+    assert "rmse 3.5000 vs champion 3.0000" in decision.reason
+    assert "gain -0.5000" in decision.reason
+
+
+def test_higher_is_better_promotes_a_higher_f1(penguins):
+    decision = decide(penguins, _cls(0.95), _cls(0.90))
+    assert decision.promote
+    assert "gain +0.0500" in decision.reason
+
+
+def test_higher_is_better_rejects_a_lower_f1(penguins):
+    assert not decide(penguins, _cls(0.90), _cls(0.95)).promote
+
+
+@pytest.mark.parametrize("spec_name, scores", [("seattle", _reg(3.0)), ("penguins", _cls(0.9))])
+def test_a_tie_is_promoted_with_a_zero_margin(request, spec_name, scores):
+    spec = request.getfixturevalue(spec_name)
+    assert spec.evaluation.promotion_margin == 0.0
+    assert decide(spec, scores, dict(scores)).promote
+
+
+@pytest.mark.parametrize("challenger, promote", [(2.7, True), (2.9, False), (3.0, False), (3.1, False)])
+def test_lower_is_better_must_beat_the_champion_by_the_margin(seattle, challenger, promote):
+    spec = _with(seattle, promotion_margin=0.2)
+    decision = decide(spec, _reg(challenger), _reg(3.0))
+    assert decision.promote is promote
+    assert "margin 0.2" in decision.reason
+
+
+@pytest.mark.parametrize("challenger, promote", [(0.96, True), (0.92, False), (0.90, False), (0.88, False)])
+def test_higher_is_better_must_beat_the_champion_by_the_margin(penguins, challenger, promote):
+    spec = _with(penguins, promotion_margin=0.05)
+    assert decide(spec, _cls(challenger), _cls(0.90)).promote is promote
+
+
+def test_a_nan_challenger_is_rejected_by_its_threshold(penguins):
+    decision = decide(penguins, _cls(float("nan")), _cls(0.9))
+    assert not decision.promote
+    assert "f1_macro is NaN" in decision.reason
+
+
+def test_a_nan_challenger_is_rejected_without_a_threshold_on_the_primary_metric(seattle):
+    spec = _with(seattle, thresholds={})
+    for champion in (None, _reg(3.0)):
+        decision = decide(spec, _reg(float("nan")), champion)
+        assert not decision.promote
+        assert decision.reason == "rmse is NaN"
+
+
+def test_a_nan_champion_loses_to_any_valid_challenger(seattle):
+    decision = decide(seattle, _reg(4.4), _reg(float("nan")))
+    assert decision.promote
+    assert decision.reason.startswith("beats the champion")
+
+
+def test_only_the_primary_metric_decides_between_challenger_and_champion(seattle):
+    # Worse on mae and r2, better on rmse (the primary metric): promoted.
+    assert decide(seattle, _reg(3.0, mae=3.0, r2=0.1), _reg(3.1, mae=1.0, r2=0.9)).promote
+
+
+def test_decision_to_dict():
+    assert Decision(False, "why").to_dict() == {"promote": False, "reason": "why"}
