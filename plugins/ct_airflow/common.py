@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import lru_cache
 
 from include.errors import DataValidationError, PartitionConflictError, QualityGateError, SpecError
@@ -21,8 +21,8 @@ def as_day(value) -> date:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
-        # Airflow renders bounds in UTC; partitions are UTC days.
-        return value.date()
+        # Partitions are UTC days.
+        return (value.astimezone(timezone.utc) if value.tzinfo else value).date()
     return value
 
 
