@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import urlparse
 
 from include.errors import RegistryError
 
@@ -74,7 +75,9 @@ class Registry:
             return existing.experiment_id
         location = None
         if self.artifact_root:
-            location = self.artifact_root if "://" in self.artifact_root else f"file://{os.path.abspath(self.artifact_root)}"
+            # A URI of any scheme (s3://, mlflow-artifacts:/, file://) is used as is; a bare path is a local folder.
+            is_uri = len(urlparse(self.artifact_root).scheme) > 1
+            location = self.artifact_root if is_uri else f"file://{os.path.abspath(self.artifact_root)}"
             location = f"{location.rstrip('/')}/{name}"
         return self.client.create_experiment(name, artifact_location=location)
 

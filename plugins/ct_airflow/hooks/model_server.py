@@ -21,8 +21,9 @@ class ModelServerHook(OptionalConnectionHook):
     def target(self):
         from include.deploy import LocalServerTarget
 
+        token = os.environ.get("CT_SERVING_ADMIN_TOKEN") or None
         conn = self.connection_or_none()
         if conn is not None and conn.host:
             url = conn.host if "://" in conn.host else f"http://{conn.host}:{conn.port or 5001}"
-            return LocalServerTarget(url, conn.password or None)
-        return LocalServerTarget(self.settings().serving_url, os.environ.get("CT_SERVING_ADMIN_TOKEN") or None)
+            return LocalServerTarget(url, conn.password or token)
+        return LocalServerTarget(self.settings().serving_url, token)
