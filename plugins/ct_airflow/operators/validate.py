@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from airflow.sdk import BaseOperator
@@ -44,8 +45,6 @@ class GxValidateOperator(BaseOperator):
         if outcome.success:
             self.log.info("All %d expectations passed", outcome.evaluated)
             return {"success": True, "html_report": outcome.html_report, "json_report": outcome.json_report}
-        from datetime import date
-
         batch = [partition_path(settings.lake_dir / spec.name, date.fromisoformat(d)) for d in self.batch_days]
         kept = quarantine(batch, [Path(self.snapshot_path)], settings.quarantine_dir / spec.name / key, outcome)
         raise AirflowFailException(
