@@ -22,3 +22,11 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 (_TMP / "airflow").mkdir(parents=True, exist_ok=True)
 
 pytest_plugins = ["tests.fixtures"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's private AIRFLOW_HOME and CT_HOME (kept when KEEP_TEST_STATE is set)."""
+    if not os.environ.get("KEEP_TEST_STATE"):
+        import shutil
+
+        shutil.rmtree(_TMP, ignore_errors=True)
