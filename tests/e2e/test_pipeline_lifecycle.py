@@ -127,3 +127,28 @@ def test_e_the_sql_source_model_runs_through_its_airflow_connection(platform):
     response = requests.post(f"{platform.serving_url}/models/penguin_species/invocations", json=body, timeout=30)
     assert response.status_code == 200
     assert response.json()["predictions"] == ["Gentoo penguin (Pygoscelis papua)", "Adelie Penguin (Pygoscelis adeliae)"]
+
+
+def test_f_lineage_leads_from_the_champion_to_its_data_and_status_reports_it(platform, tmp_path):
+    """The documented commands: show a version's lineage, fetch its snapshot back by md5."""
+    import hashlib
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from include.settings import MODELS_DIR
+    from include.status import model_status
+
+    env = {**os.environ, "PYTHONPATH": str(MODELS_DIR.parent.parent)}
+    shown = subprocess.run([sys.executable, "-m", "include.lineage", "show", "--model", MODEL], capture_output=True, text=True, env=env, check=True)
+    lineage = json.loads(shown.stdout)
+    assert {"data_md5", "fingerprint", "git_commit", "airflow_run_id", "promoted_by", "decision_reason"} <= set(lineage)
+
+    out = tmp_path / "snapshot.parquet"
+    subprocess.run([sys.executable, "-m", "include.lineage", "fetch-snapshot", "--md5", lineage["data_md5"], "--out", str(out)], env=env, check=True, capture_output=True)
+    assert hashlib.md5(out.read_bytes()).hexdigest() == lineage["data_md5"]
+
+    status = model_status(MODELS_DIR / f"{MODEL}.yaml", platform)
+    assert status["champion"]["version"] == lineage["version"] == status["served_version"]
+    assert status["champion"]["data_md5"] == lineage["data_md5"] and status["champion"]["metrics"]["rmse"] > 0

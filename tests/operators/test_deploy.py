@@ -66,6 +66,14 @@ def test_deploy_operator_serves_the_champion(settings, three_versions, tmp_path,
         out = DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())
         assert (out["version"], out["action"]) == ("1", "deployed")
         assert requests.get(f"{url}/models/{MODEL}", timeout=10).json()["version"] == "1"
+        assert three_versions.version(MODEL, "1").tags["deploy_status"] == "serving"
+
+        # A champion that cannot be served: the task fails, version 1 keeps serving, the failure is on record.
+        three_versions.set_alias(MODEL, CHAMPION, "3")
+        with pytest.raises(DeployError, match="version 3"):
+            DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())
+        assert requests.get(f"{url}/models/{MODEL}", timeout=10).json()["version"] == "1"
+        assert three_versions.version(MODEL, "3").tags["deploy_status"] == "failed"
 
 
 def test_admin_actions_require_the_token_when_one_is_set(settings, three_versions, tmp_path):

@@ -37,7 +37,24 @@ class DeployModelOperator(BaseOperator):
         champion = registry.by_alias(spec.name, CHAMPION)
         if champion is None:
             raise AirflowSkipException(f"{spec.name} has no champion yet: nothing to deploy")
+        from datetime import datetime, timezone
+
+        from include.errors import DeployError
+
         target = ModelServerHook(self.server_conn_id).target
-        result = target.deploy(spec.name, champion.version, smoke_request(serving_example(registry, champion)))
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            try:
+                example = smoke_request(serving_example(registry, champion))
+            except Exception as exc:  # artifacts missing or unreadable: this version cannot be served
+                raise DeployError(f"cannot read the smoke-test example of {spec.name} version {champion.version}: {exc}") from exc
+            result = target.deploy(spec.name, champion.version, example)
+        except DeployError as exc:
+            # The champion alias stays (the failure may be transient; the task retries), but the
+            # version records that it is not serving, and make status shows champion != served.
+            registry.tag_version(spec.name, champion.version, {"deploy_status": "failed", "deploy_error": str(exc)[:5000], "deploy_failed_at": now})
+            raise
+        if result.action == "deployed":
+            registry.tag_version(spec.name, champion.version, {"deploy_status": "serving", "deployed_at": now, "deployed_to": result.endpoint})
         self.log.info("%s version %s: %s at %s in %.2f s (before: %s)", spec.name, result.version, result.action, result.endpoint, result.seconds, result.previous_version)
         return result.to_dict()
