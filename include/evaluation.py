@@ -88,12 +88,18 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
     challenger = registry.version(spec.name, challenger_version)
     challenger_scores = compute_metrics(spec.evaluation.metrics, y, registry.load(challenger).predict(x))
     champion = registry.by_alias(spec.name, CHAMPION)
-    champion_scores = None
+    champion_scores, champion_problem = None, None
     if champion is not None and champion.version != challenger.version:
-        loadable, why = registry.is_loadable(champion)
-        # An unloadable champion cannot be defended: compare against nothing, but say so.
-        champion_scores = compute_metrics(spec.evaluation.metrics, y, registry.load(champion).predict(x)) if loadable else None
+        # A champion that cannot load, or cannot score today's features (the spec changed), cannot
+        # be defended: the challenger is judged on the thresholds alone, and the report says why.
+        try:
+            champion_scores = compute_metrics(spec.evaluation.metrics, y, registry.load(champion).predict(x))
+        except Exception as exc:
+            champion_problem = f"champion version {champion.version} could not be scored on this holdout: {type(exc).__name__}: {str(exc)[:300]}"
     decision = decide(spec, challenger_scores, champion_scores)
+    if champion_problem:
+        verdict = decision.reason.removeprefix("first model: ")  # there is a champion; it just cannot compete
+        decision = Decision(decision.promote, f"{verdict}; {champion_problem}")
     report = {
         "model": spec.name,
         "challenger_version": challenger.version,
@@ -106,6 +112,7 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
         "thresholds": {k: v.model_dump() for k, v in spec.evaluation.thresholds.items()},
         "primary_metric": spec.evaluation.primary_metric,
         "promotion_margin": spec.evaluation.promotion_margin,
+        "champion_problem": champion_problem,
         **decision.to_dict(),
     }
     client = registry.client

@@ -88,3 +88,18 @@ def test_a_rejected_challenger_is_skipped_and_the_champion_stays(penguin_snapsho
     with pytest.raises(AirflowSkipException, match="worse on purpose"):
         promote({"challenger_version": "1", "promote": False, "reason": "worse on purpose"})
     assert registry.by_alias(MODEL, CHAMPION).version == "1"
+
+
+def test_a_champion_that_cannot_score_the_holdout_does_not_block_a_good_challenger(penguin_snapshot, settings):
+    """E.g. the champion's artifacts were lost: the challenger is judged on the thresholds, and the reason says so."""
+    _, version = penguin_snapshot
+    registry = MlflowRegistryHook().registry
+    _, xcom = fingerprint(version.md5)
+    promote(evaluate(version, train(version, xcom["fingerprint"])["version"]))
+    shutil.rmtree(registry.client.get_model_version_download_uri(MODEL, "1").removeprefix("file://"))
+
+    _, xcom = fingerprint(version.md5, force=True)
+    decision = evaluate(version, train(version, xcom["fingerprint"])["version"])
+
+    assert decision["promote"] is True
+    assert "champion version 1 could not be scored" in decision["reason"] and "first model" not in decision["reason"]
