@@ -32,6 +32,7 @@ class IngestResult:
     batch_days: list[str]
     batch_rows: int
     partitions_written: list[str]
+    quarantined_days_left_out: list[str]
     snapshot_path: str
     snapshot_rows: int
     window_start: str
@@ -47,6 +48,13 @@ def day_range(start: date, end: date) -> list[date]:
 
 def partition_path(model_lake: Path, day: date) -> Path:
     return model_lake / f"date={day.isoformat()}.parquet"
+
+
+def quarantine_marker(model_lake: Path, day: date) -> Path:
+    """Marks a day whose batch failed validation: later windows leave it out instead of
+    reading the bad data from the source again. Re-running that date (it is then the
+    batch) reads the source afresh; if it passes, validation removes the marker."""
+    return model_lake / f"date={day.isoformat()}.quarantined"
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -116,7 +124,10 @@ def ingest_window(
     if interval_end <= interval_start:
         raise SourceError(f"data interval is empty: start {interval_start} is not before end {interval_end}")
     batch = day_range(interval_start, interval_end)
-    window = day_range(interval_end - timedelta(days=window_days), interval_end)
+    window = [
+        d for d in day_range(interval_end - timedelta(days=window_days), interval_end)
+        if d in batch or not quarantine_marker(model_lake, d).exists()
+    ]
     to_read = sorted({*batch, *(d for d in window if not partition_path(model_lake, d).exists())})
 
     written: list[str] = []
@@ -146,8 +157,9 @@ def ingest_window(
         batch_days=[d.isoformat() for d in batch],
         batch_rows=batch_rows,
         partitions_written=written,
+        quarantined_days_left_out=[d.isoformat() for d in day_range(interval_end - timedelta(days=window_days), interval_end) if d not in window],
         snapshot_path=str(snapshot_path),
         snapshot_rows=len(snapshot),
-        window_start=window[0].isoformat(),
+        window_start=(interval_end - timedelta(days=window_days)).isoformat(),
         window_end=interval_end.isoformat(),
     )

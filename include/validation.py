@@ -3,7 +3,8 @@
 The suite is generated from the model spec: schema, types, nulls, ranges,
 categories, row count and the label distribution. Each run writes GX Data Docs
 (HTML, one site per model, so the index lists every run) and a JSON summary.
-A failing batch is copied to the quarantine folder and never deleted.
+A failing batch is moved to the quarantine folder (never deleted) and its days are
+marked in the lake, so that later windows leave them out.
 
 ``great_expectations`` costs seconds to import, so it is imported inside the
 functions, never at module level (this module is imported at DAG parse time
@@ -191,16 +192,24 @@ def validate_frame(frame: pd.DataFrame, spec: ModelSpec, report_dir: Path, run_n
 def quarantine(batch: list[Path], evidence: list[Path], destination: Path, outcome: ValidationOutcome) -> Path:
     """Move the failing batch out of the lake into quarantine, with a copy of the evidence.
 
-    Moving (not copying) the batch keeps the lake to validated data only, so the
-    next day's window does not inherit the bad day; nothing is ever deleted.
-    Re-running the same date reads the source again and reaches the same verdict.
+    Each moved partition leaves a ``.quarantined`` marker in the lake (see
+    ``include.ingest.quarantine_marker``), so the next days' windows leave the bad
+    day out and keep training. Re-running the same date reads the source again.
+    Nothing is ever deleted.
     """
     destination.mkdir(parents=True, exist_ok=True)
-    for file in batch:
-        if file.exists():
-            shutil.move(file, destination / file.name)
+    (destination / "REASON.txt").write_text(outcome.summary() + "\n")
     for file in [*evidence, *(Path(r) for r in (outcome.json_report,) if r)]:
         if file.exists():
             shutil.copy2(file, destination / file.name)
-    (destination / "REASON.txt").write_text(outcome.summary() + "\n")
+    for file in batch:
+        if file.exists():
+            shutil.move(file, destination / file.name)
+            file.with_suffix(".quarantined").write_text(json.dumps({"quarantine": str(destination), "reason": outcome.summary()}))
     return destination
+
+
+def release(batch: list[Path]) -> None:
+    """A batch day that now passes validation is no longer left out of windows."""
+    for file in batch:
+        file.with_suffix(".quarantined").unlink(missing_ok=True)

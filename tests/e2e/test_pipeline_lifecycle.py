@@ -96,6 +96,7 @@ def test_d_bad_batch_is_quarantined_nothing_trained_champion_still_served(platfo
 
     bad_day = date.fromisoformat(BAD_DAY) - timedelta(days=1)  # the interval of that logical date
     landing = platform.sources_dir / "landing" / "seattle_weather" / f"date={bad_day}" / "part-0.csv"
+    (platform.home / "good-copy.csv").write_text(landing.read_text())  # test_g restores it
     landing.write_text(f"date,precipitation,temp_max,temp_min,wind,weather\n{bad_day},0.0,999.0,5.0,2.0,sun\n")
     before, champion = versions(platform), registry(platform).by_alias(MODEL, CHAMPION)
 
@@ -111,6 +112,7 @@ def test_d_bad_batch_is_quarantined_nothing_trained_champion_still_served(platfo
     reason = next((platform.quarantine_dir / MODEL).glob("*/REASON.txt")).read_text()
     assert "temp_max" in reason and "expect_column_values_to_be_between" in reason
     assert not (platform.lake_dir / MODEL / f"date={bad_day}.parquet").exists()  # the lake keeps validated data only
+    assert (platform.lake_dir / MODEL / f"date={bad_day}.quarantined").exists()
     assert list(platform.reports_dir.glob(f"{MODEL}/*/data_docs/**/*.html"))
 
 
@@ -152,3 +154,23 @@ def test_f_lineage_leads_from_the_champion_to_its_data_and_status_reports_it(pla
     status = model_status(MODELS_DIR / f"{MODEL}.yaml", platform)
     assert status["champion"]["version"] == lineage["version"] == status["served_version"]
     assert status["champion"]["data_md5"] == lineage["data_md5"] and status["champion"]["metrics"]["rmse"] > 0
+
+
+def test_g_the_next_day_trains_without_the_quarantined_day_and_a_fixed_day_comes_back(platform):
+    from datetime import date, timedelta
+
+    import pandas as pd
+
+    bad_day = date.fromisoformat(BAD_DAY) - timedelta(days=1)
+    snapshot = platform.dvc_workspace / "snapshots" / MODEL / "snapshot.parquet"
+    states = run_dag(MODEL, (date.fromisoformat(BAD_DAY) + timedelta(days=1)).isoformat())
+    assert states["_run"] == "success", states
+    assert pd.Timestamp(bad_day) not in set(pd.read_parquet(snapshot)["date"])
+
+    # Upstream fixes the file; re-running the bad date reads it again and releases the day.
+    landing = platform.sources_dir / "landing" / "seattle_weather" / f"date={bad_day}" / "part-0.csv"
+    landing.write_text((platform.home / "good-copy.csv").read_text())
+    states = run_dag(MODEL, BAD_DAY)
+    assert states["validate"] == "success", states
+    assert not (platform.lake_dir / MODEL / f"date={bad_day}.quarantined").exists()
+    assert pd.Timestamp(bad_day) in set(pd.read_parquet(snapshot)["date"])

@@ -336,3 +336,20 @@ def test_ingest_from_the_demo_penguins_database(demo_sources, lake, snapshot):
         connection.close()
     assert result.snapshot_rows == len(pd.read_parquet(snapshot)) == expected > 0
     assert len(result.partitions_written) == 30
+
+
+def test_a_quarantined_day_is_left_out_of_later_windows_until_it_is_rerun(lake, snapshot):
+    from include.ingest import quarantine_marker
+
+    source = FakeSource(_daily(D - timedelta(days=10), D + timedelta(days=5)))
+    _ingest(source, lake, snapshot, D, D + timedelta(days=1), window_days=3)
+    partition_path(lake, D).unlink()  # validation moved the batch to quarantine ...
+    quarantine_marker(lake, D).write_text("{}")  # ... and marked the day
+
+    result = _ingest(source, lake, snapshot, D + timedelta(days=1), D + timedelta(days=2), window_days=3)
+    assert result.quarantined_days_left_out == [D.isoformat()]
+    assert pd.Timestamp(D) not in set(pd.read_parquet(snapshot)["date"])
+    assert not partition_path(lake, D).exists()  # not read again from the source
+
+    rerun = _ingest(source, lake, snapshot, D, D + timedelta(days=1), window_days=3)  # the date itself: read afresh
+    assert partition_path(lake, D).name in rerun.partitions_written

@@ -52,6 +52,8 @@ class IngestOperator(BaseOperator):
                 self._reader(spec, settings), settings.lake_dir / spec.name, snapshot, spec.source.date_column, start, end,
                 spec.window_days, schema={name: column.type for name, column in spec.expectations.columns.items()},
             )
+        if result.quarantined_days_left_out:
+            self.log.warning("Left out of the window (quarantined, re-run those dates once fixed): %s", result.quarantined_days_left_out)
         self.log.info(
             "Batch %s: %d rows; %d partitions written; snapshot %s: %d rows (window %s..%s)",
             result.batch_days, result.batch_rows, len(result.partitions_written), result.snapshot_path,

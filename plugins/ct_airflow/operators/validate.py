@@ -34,7 +34,7 @@ class GxValidateOperator(BaseOperator):
 
         from include.ingest import partition_path
         from include.settings import Settings
-        from include.validation import quarantine, validate_frame
+        from include.validation import quarantine, release, validate_frame
 
         spec = model_spec(self.spec_path)
         settings = Settings.from_env()
@@ -42,13 +42,15 @@ class GxValidateOperator(BaseOperator):
         outcome = validate_frame(pd.read_parquet(self.snapshot_path), spec, settings.reports_dir / spec.name / key, key)
         self.log.info("Validation report (HTML): %s", outcome.html_report)
         self.log.info("Validation result (JSON): %s", outcome.json_report)
+        batch = [partition_path(settings.lake_dir / spec.name, date.fromisoformat(d)) for d in self.batch_days]
         if outcome.success:
             self.log.info("All %d expectations passed", outcome.evaluated)
+            release(batch)
             return {"success": True, "html_report": outcome.html_report, "json_report": outcome.json_report}
-        batch = [partition_path(settings.lake_dir / spec.name, date.fromisoformat(d)) for d in self.batch_days]
         kept = quarantine(batch, [Path(self.snapshot_path)], settings.quarantine_dir / spec.name / key, outcome)
         raise AirflowFailException(
             f"Data validation failed for model {spec.name!r}, batch {list(self.batch_days)}: {outcome.summary()}\n"
             f"The batch is kept in quarantine at {kept}; report: {outcome.html_report}. "
-            f"Nothing was trained; the champion keeps serving."
+            f"Nothing was trained; the champion keeps serving. Later runs leave these days out of their window; "
+            f"re-run this date once the source is fixed."
         )
