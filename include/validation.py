@@ -23,7 +23,8 @@ import pandas as pd
 from include.spec import ModelSpec
 
 # Our column types -> the type names GX checks against pandas dtypes.
-GX_TYPES = {"float": "float64", "int": "Int64", "str": "str", "bool": "boolean", "datetime": "datetime64"}
+# GX compares by kind: "int64" also matches the nullable Int64 partitions are stored with, "bool" matches boolean.
+GX_TYPES = {"float": "float64", "int": "int64", "str": "str", "bool": "bool", "datetime": "datetime64"}
 
 
 @dataclass

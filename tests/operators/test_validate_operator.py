@@ -56,3 +56,38 @@ def test_a_bad_batch_fails_is_quarantined_and_explained(settings, penguin_source
     assert not partition_path(settings.lake_dir / "penguin_species", INTERVAL[0]).exists()
     assert 9999.0 in pd.read_parquet(kept / f"date={day}.parquet")["flipper_length_mm"].tolist()
     assert list((settings.reports_dir / "penguin_species" / "bad_run").rglob("*.html"))
+
+
+def test_every_declared_column_type_passes_once_conformed(tmp_path):
+    """The dtypes ingestion stores (nullable Int64, boolean, str, datetime64[us]) satisfy the generated type checks."""
+    import textwrap
+
+    from include.ingest import conform
+    from include.spec import load_spec
+    from include.validation import validate_frame
+
+    path = tmp_path / "all_types.yaml"
+    path.write_text(textwrap.dedent("""
+        description: every column type
+        owner: {team: t}
+        task: classification
+        source: {kind: files, path: x, date_column: day}
+        target: label
+        features: {numeric: [count, ratio], categorical: [flag]}
+        estimator: {class: sklearn.linear_model.LogisticRegression}
+        evaluation: {metrics: [accuracy], primary_metric: accuracy}
+        expectations:
+          columns:
+            day: {type: datetime}
+            count: {type: int, max_null_fraction: 0.5}
+            ratio: {type: float}
+            flag: {type: bool, max_null_fraction: 0.5}
+            label: {type: str, allowed: [a, b]}
+    """))
+    spec = load_spec(path)
+    raw = pd.DataFrame({"day": ["2026-01-01", "2026-01-02"], "count": [3, None], "ratio": [0.5, 1], "flag": [True, None], "label": ["a", "b"]})
+    raw["day"] = pd.to_datetime(raw["day"])
+    frame = conform(raw, {c: col.type for c, col in spec.expectations.columns.items()}, "day")
+
+    outcome = validate_frame(frame, spec, tmp_path / "report", "types")
+    assert outcome.success, outcome.summary()
