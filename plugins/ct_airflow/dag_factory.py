@@ -24,9 +24,16 @@ from include.spec import ModelSpec, discover_specs, load_spec
 DEFAULT_RETRIES = 2
 
 
+def _bound(metric: str, bound) -> str:
+    parts = [f"≥ {bound.min}" if bound.min is not None else "", f"≤ {bound.max}" if bound.max is not None else ""]
+    return f"{metric} {' and '.join(p for p in parts if p)}"
+
+
 def _doc(spec: ModelSpec, path: Path) -> str:
-    thresholds = ", ".join(f"{m} {'≥ ' + str(b.min) if b.min is not None else ''}{'≤ ' + str(b.max) if b.max is not None else ''}" for m, b in spec.evaluation.thresholds.items())
+    """The DAG's page in the UI: what the model is, who owns it, how it is judged, where it is served."""
+    thresholds = ", ".join(_bound(metric, bound) for metric, bound in spec.evaluation.thresholds.items())
     source = f"files under `{spec.source.path}`" if spec.source.kind == "files" else f"SQL over connection `{spec.source.conn_id}`"
+    root = MODELS_DIR.parent.parent
     return f"""### {spec.name}
 
 {spec.description}
@@ -39,7 +46,7 @@ def _doc(spec: ModelSpec, path: Path) -> str:
 | source | {source}, {spec.window_days}-day window |
 | thresholds | {thresholds or 'none'}; promote when `{spec.evaluation.primary_metric}` beats the champion by ≥ {spec.evaluation.promotion_margin} |
 | served at | `{Settings.from_env().serving_url}/models/{spec.name}/invocations` ({spec.deploy.target}) |
-| spec | `{path.relative_to(MODELS_DIR.parent.parent) if path.is_relative_to(MODELS_DIR.parent.parent) else path}` |
+| spec | `{path.relative_to(root) if path.is_relative_to(root) else path}` |
 
 Training is skipped when the data, training config, code and libraries are unchanged
 (trigger with **force_retrain** to train anyway).
