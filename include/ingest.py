@@ -50,11 +50,15 @@ def partition_path(model_lake: Path, day: date) -> Path:
     return model_lake / f"date={day.isoformat()}.parquet"
 
 
-def quarantine_marker(model_lake: Path, day: date) -> Path:
+def marker_of(partition: Path) -> Path:
     """Marks a day whose batch failed validation: later windows leave it out instead of
     reading the bad data from the source again. Re-running that date (it is then the
     batch) reads the source afresh; if it passes, validation removes the marker."""
-    return model_lake / f"date={day.isoformat()}.quarantined"
+    return partition.with_suffix(".quarantined")
+
+
+def quarantine_marker(model_lake: Path, day: date) -> Path:
+    return marker_of(partition_path(model_lake, day))
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -124,10 +128,8 @@ def ingest_window(
     if interval_end <= interval_start:
         raise SourceError(f"data interval is empty: start {interval_start} is not before end {interval_end}")
     batch = day_range(interval_start, interval_end)
-    window = [
-        d for d in day_range(interval_end - timedelta(days=window_days), interval_end)
-        if d in batch or not quarantine_marker(model_lake, d).exists()
-    ]
+    full_window = day_range(interval_end - timedelta(days=window_days), interval_end)
+    window = [d for d in full_window if d in batch or not quarantine_marker(model_lake, d).exists()]
     to_read = sorted({*batch, *(d for d in window if not partition_path(model_lake, d).exists())})
 
     written: list[str] = []
@@ -157,9 +159,9 @@ def ingest_window(
         batch_days=[d.isoformat() for d in batch],
         batch_rows=batch_rows,
         partitions_written=written,
-        quarantined_days_left_out=[d.isoformat() for d in day_range(interval_end - timedelta(days=window_days), interval_end) if d not in window],
+        quarantined_days_left_out=[d.isoformat() for d in full_window if d not in window],
         snapshot_path=str(snapshot_path),
         snapshot_rows=len(snapshot),
-        window_start=(interval_end - timedelta(days=window_days)).isoformat(),
+        window_start=full_window[0].isoformat(),
         window_end=interval_end.isoformat(),
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from include.ingest import marker_of
 from include.spec import ModelSpec
 
 # Our column types -> the type names GX checks against pandas dtypes.
@@ -193,8 +194,7 @@ def validate_frame(frame: pd.DataFrame, spec: ModelSpec, report_dir: Path, run_n
 def quarantine(batch: list[Path], evidence: list[Path], destination: Path, outcome: ValidationOutcome) -> Path:
     """Move the failing batch out of the lake into quarantine, with a copy of the evidence.
 
-    Each moved partition leaves a ``.quarantined`` marker in the lake (see
-    ``include.ingest.quarantine_marker``), so the next days' windows leave the bad
+    Each moved partition leaves a marker in the lake (``include.ingest.marker_of``), so the next days' windows leave the bad
     day out and keep training. Re-running the same date reads the source again.
     Nothing is ever deleted.
     """
@@ -206,11 +206,11 @@ def quarantine(batch: list[Path], evidence: list[Path], destination: Path, outco
     for file in batch:
         if file.exists():
             shutil.move(file, destination / file.name)
-            file.with_suffix(".quarantined").write_text(json.dumps({"quarantine": str(destination), "reason": outcome.summary()}))
+            marker_of(file).write_text(json.dumps({"quarantine": str(destination), "reason": outcome.summary()}))
     return destination
 
 
 def release(batch: list[Path]) -> None:
     """A batch day that now passes validation is no longer left out of windows."""
     for file in batch:
-        file.with_suffix(".quarantined").unlink(missing_ok=True)
+        marker_of(file).unlink(missing_ok=True)

@@ -94,24 +94,19 @@ def test_a_corrupt_csv_is_a_source_error_naming_the_file(root):
     assert "cannot be read as csv" in str(info.value)
 
 
-def test_a_csv_with_a_ragged_row_is_a_source_error_naming_the_file(root):
-    path = _land(root, "2026-05-01", "date,x\n2026-05-01,1\n2026-05-01,2,3\n")
-    with pytest.raises(SourceError, match="cannot be read as csv") as info:
-        read_files(root, "csv", "date", D, date(2026, 5, 2))
-    assert str(path) in str(info.value)
-
-
-def test_a_corrupt_parquet_file_is_a_source_error_naming_the_file(root):
-    path = _land(root, "2026-05-01", b"PAR1 this is not really parquet", name="part-0.parquet")
-    with pytest.raises(SourceError, match="cannot be read as parquet") as info:
-        read_files(root, "parquet", "date", D, date(2026, 5, 2))
-    assert str(path) in str(info.value)
-
-
-def test_a_non_utf8_file_is_a_source_error_naming_the_file(root):
-    path = _land(root, "2026-05-01", "date,weather\n2026-05-01,brouillard léger\n".encode("latin-1"))
-    with pytest.raises(SourceError, match="not UTF-8") as info:
-        read_files(root, "csv", "date", D, date(2026, 5, 2))
+@pytest.mark.parametrize(
+    ("content", "name", "fmt", "message"),
+    [
+        pytest.param("date,x\n2026-05-01,1\n2026-05-01,2,3\n", "part-0.csv", "csv", "cannot be read as csv", id="ragged-csv-row"),
+        pytest.param(b"PAR1 this is not really parquet", "part-0.parquet", "parquet", "cannot be read as parquet", id="corrupt-parquet"),
+        pytest.param("date,weather\n2026-05-01,brouillard léger\n".encode("latin-1"), "part-0.csv", "csv", "not UTF-8", id="non-utf8"),
+        pytest.param("date,x\n2026-05-01,1\nyesterday,2\n", "part-0.csv", "csv", "not a date", id="not-a-date"),
+    ],
+)
+def test_an_unreadable_file_is_a_source_error_naming_the_file(root, content, name, fmt, message):
+    path = _land(root, "2026-05-01", content, name=name)
+    with pytest.raises(SourceError, match=message) as info:
+        read_files(root, fmt, "date", D, date(2026, 5, 2))
     assert str(path) in str(info.value)
 
 
@@ -122,13 +117,6 @@ def test_a_missing_date_column_is_a_source_error_naming_the_file_and_the_columns
     message = str(info.value)
     assert str(path) in message
     assert "'date'" in message and "['day', 'x']" in message
-
-
-def test_a_value_that_is_not_a_date_is_a_source_error_naming_the_file(root):
-    path = _land(root, "2026-05-01", "date,x\n2026-05-01,1\nyesterday,2\n")
-    with pytest.raises(SourceError, match="not a date") as info:
-        read_files(root, "csv", "date", D, date(2026, 5, 2))
-    assert str(path) in str(info.value)
 
 
 def test_the_error_names_the_bad_file_not_the_first_file(root):
