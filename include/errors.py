@@ -19,6 +19,21 @@ class SourceError(PlatformError):
     """A data source could not be read (missing, unreachable, corrupt)."""
 
 
+class SourceDataError(SourceError):
+    """The source answered, but what it gave for some days cannot be used (corrupt, truncated,
+    wrong encoding, rows in the wrong partition, undeclared columns the spec refuses). A verdict
+    about those days: they go to quarantine with the offending files as evidence."""
+
+    def __init__(self, message: str, days: list | None = None, files: list | None = None):
+        super().__init__(message)
+        self.days = list(days or [])
+        self.files = list(files or [])
+
+
+class StorageError(PlatformError):
+    """The state folder could not be written (disk full, read-only); a fault, worth a retry once fixed."""
+
+
 class PartitionConflictError(PlatformError):
     """An immutable partition would be rewritten with different bytes."""
 

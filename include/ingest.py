@@ -20,7 +20,8 @@ from typing import Callable
 
 import pandas as pd
 
-from include.errors import PartitionConflictError, SourceError
+from include.errors import PartitionConflictError, SourceDataError, SourceError, StorageError
+from include.quarantine import marker_of
 
 ReadRange = Callable[[date, date], pd.DataFrame]
 # Spec column types -> the pandas dtypes partitions are stored with (nullable where pandas has it).
@@ -33,6 +34,7 @@ class IngestResult:
     batch_rows: int
     partitions_written: list[str]
     quarantined_days_left_out: list[str]
+    undeclared_columns: list[str]
     snapshot_path: str
     snapshot_rows: int
     window_start: str
@@ -46,15 +48,19 @@ def day_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
+def contiguous_ranges(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as the fewest ``[start, end)`` ranges, e.g. 1,2,3,5 -> [1, 4), [5, 6)."""
+    ranges: list[tuple[date, date]] = []
+    for day in days:
+        if ranges and ranges[-1][1] == day:
+            ranges[-1] = (ranges[-1][0], day + timedelta(days=1))
+        else:
+            ranges.append((day, day + timedelta(days=1)))
+    return ranges
+
+
 def partition_path(model_lake: Path, day: date) -> Path:
     return model_lake / f"date={day.isoformat()}.parquet"
-
-
-def marker_of(partition: Path) -> Path:
-    """Marks a day whose batch failed validation: later windows leave it out instead of
-    reading the bad data from the source again. Re-running that date (it is then the
-    batch) reads the source afresh; if it passes, validation removes the marker."""
-    return partition.with_suffix(".quarantined")
 
 
 def quarantine_marker(model_lake: Path, day: date) -> Path:
@@ -78,8 +84,10 @@ def write_atomically(path: Path, payload: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot write {path}: {exc.strerror} (errno {exc.errno}); free space or fix the folder, then retry") from exc
         raise
 
 
@@ -89,19 +97,34 @@ def conform(frame: pd.DataFrame, schema: dict[str, str], date_column: str) -> pd
     Without this a day's bytes would depend on the other days of the same read (pandas
     infers an int column as float when another day has a gap; an empty day read alone
     has no columns), and re-ingesting an unchanged day would look like a conflict.
-    Undeclared columns are dropped (the model cannot use them); a value that cannot be
-    cast is left as it is, for validation to report.
+    Undeclared columns are dropped (the model cannot use them). A value that cannot be
+    cast to its declared type is refused here (``SourceDataError``): stored as it is, it
+    would make the column unreadable for every later window.
     """
     columns = [date_column, *(c for c in schema if c != date_column)]
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=PANDAS_TYPES[schema.get(c, "datetime")]) for c in columns})
     out = frame[[c for c in columns if c in frame.columns]].copy()
     for column in out.columns:
+        declared = schema.get(column, "datetime")
         try:
-            out[column] = out[column].astype(PANDAS_TYPES[schema.get(column, "datetime")])
+            out[column] = out[column].astype(PANDAS_TYPES[declared])
         except (ValueError, TypeError):
-            pass
+            bad = _uncastable(out[column], PANDAS_TYPES[declared])
+            raise SourceDataError(
+                f"column {column!r}: expected {declared} values, found {len(bad)} that cannot be read as {declared}, e.g. {bad[:5]}"
+            ) from None
     return out
+
+
+def _uncastable(values: pd.Series, dtype: str) -> list:
+    bad = []
+    for value in values.dropna().unique()[:10_000]:
+        try:
+            pd.Series([value]).astype(dtype)
+        except (ValueError, TypeError):
+            bad.append(value)
+    return bad
 
 
 def _split_by_day(frame: pd.DataFrame, date_column: str, days: list[date]) -> dict[date, pd.DataFrame]:
@@ -133,10 +156,15 @@ def ingest_window(
     to_read = sorted({*batch, *(d for d in window if not partition_path(model_lake, d).exists())})
 
     written: list[str] = []
-    frame = read_range(to_read[0], to_read[-1] + timedelta(days=1))
+    # Only the days needed, in contiguous runs: a quarantined day between them is never read again,
+    # so its bad file cannot fail the runs of the days after it.
+    frame = pd.concat([read_range(start, end) for start, end in contiguous_ranges(to_read)], ignore_index=True)
     for day, rows in _split_by_day(frame, date_column, to_read).items():
         if schema is not None:
-            rows = conform(rows, schema, date_column)
+            try:
+                rows = conform(rows, schema, date_column)
+            except SourceDataError as exc:
+                raise SourceDataError(f"{day}: {exc}", days=[day]) from None
         path = partition_path(model_lake, day)
         payload = parquet_bytes(rows)
         if path.exists():
@@ -150,7 +178,11 @@ def ingest_window(
         write_atomically(path, payload)
         written.append(path.name)
 
-    batch_rows = sum(len(rows) for day, rows in _split_by_day(frame, date_column, batch).items())
+    batch_frame = pd.concat(_split_by_day(frame, date_column, batch).values(), ignore_index=True)
+    batch_rows = len(batch_frame)
+    # Columns the source sends but the spec does not declare are dropped from the partitions;
+    # the caller decides (spec: expectations.extra_columns) whether that deserves a warning or a failure.
+    undeclared = sorted(c for c in batch_frame.columns if schema is not None and c != date_column and c not in schema and batch_frame[c].notna().any())
     parts = [pd.read_parquet(p) for d in window if (p := partition_path(model_lake, d)).exists()]
     parts = [p for p in parts if len(p)]
     snapshot = pd.concat(parts, ignore_index=True) if parts else frame.iloc[0:0]
@@ -160,6 +192,7 @@ def ingest_window(
         batch_rows=batch_rows,
         partitions_written=written,
         quarantined_days_left_out=[d.isoformat() for d in full_window if d not in window],
+        undeclared_columns=undeclared,
         snapshot_path=str(snapshot_path),
         snapshot_rows=len(snapshot),
         window_start=full_window[0].isoformat(),

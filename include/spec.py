@@ -102,12 +102,21 @@ class Bound(_Strict):
     max: float | None = None
 
 
+class Slices(_Strict):
+    """Holdout slices that must each pass the thresholds: a model better on average can still fail a group."""
+
+    by: list[str] = Field(min_length=1, description="categorical columns; each of their values is one slice")
+    min_rows: int = Field(20, ge=1, description="slices with fewer holdout rows are reported but not judged")
+    thresholds: dict[str, Bound] = Field(default_factory=dict, description="bounds per slice; empty means evaluation.thresholds")
+
+
 class Evaluation(_Strict):
     metrics: list[str] = Field(min_length=1)
     primary_metric: str
     thresholds: dict[str, Bound] = {}
     promotion_margin: float = Field(0.0, ge=0, description="how much the challenger must beat the champion by")
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    slices: Slices | None = None
 
 
 class ColumnExpectation(_Strict):
@@ -127,8 +136,15 @@ class LabelExpectation(_Strict):
 
 
 class Expectations(_Strict):
-    min_rows: int = Field(1, ge=0)
+    """What the data must look like. Row-level rules (columns, types, ranges, categories, duplicates) are
+    checked on each run's batch, so a bad day is caught whatever the window holds; shares (nulls, label
+    classes) and ``min_rows`` are checked on the training window, where a fraction means something."""
+
+    min_rows: int = Field(1, ge=0, description="rows the training window needs")
     max_rows: int | None = None
+    batch_min_rows: int = Field(0, ge=0, description="rows each run's batch needs; 0 accepts a day with no data")
+    extra_columns: Literal["warn", "fail"] = Field("warn", description="columns the source has but the spec does not declare")
+    duplicate_rows: Literal["fail", "allow"] = Field("fail", description="identical rows within one batch")
     columns: dict[str, ColumnExpectation]
     label: LabelExpectation | None = None
 
@@ -177,7 +193,8 @@ class ModelSpec(_Strict):
                 problems.append(f"evaluation: unknown metric {metric!r}; expected one of {sorted(METRICS)}")
             elif known["task"] != self.task:
                 problems.append(f"evaluation: metric {metric!r} is for {known['task']}, but task is {self.task}")
-        uncomputed = [m for m in self.evaluation.thresholds if m not in self.evaluation.metrics]
+        sliced = list(self.evaluation.slices.thresholds) if self.evaluation.slices else []
+        uncomputed = [m for m in [*self.evaluation.thresholds, *sliced] if m not in self.evaluation.metrics]
         if uncomputed:
             problems.append(f"evaluation.thresholds: {uncomputed} must also be listed in evaluation.metrics {self.evaluation.metrics} (only those are computed)")
         if self.evaluation.primary_metric not in self.evaluation.metrics:
@@ -187,6 +204,11 @@ class ModelSpec(_Strict):
             problems.append(f"expectations.columns: every feature and the target needs an expectation; missing {missing}")
         if self.expectations.label and self.task != "classification":
             problems.append("expectations.label: label shares only apply to classification")
+        slices = self.evaluation.slices
+        if slices is not None:
+            unknown = [c for c in slices.by if c not in self.features.categorical]
+            if unknown:
+                problems.append(f"evaluation.slices.by: {unknown} must be categorical features {self.features.categorical}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -3,8 +3,7 @@
 The suite is generated from the model spec: schema, types, nulls, ranges,
 categories, row count and the label distribution. Each run writes GX Data Docs
 (HTML, one site per model, so the index lists every run) and a JSON summary.
-A failing batch is moved to the quarantine folder (never deleted) and its days are
-marked in the lake, so that later windows leave them out.
+A failing batch is then moved to quarantine by ``include.quarantine``.
 
 ``great_expectations`` costs seconds to import, so it is imported inside the
 functions, never at module level (this module is imported at DAG parse time
@@ -14,13 +13,11 @@ by nothing, but the rule keeps it safe to import anywhere).
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from include.ingest import marker_of
 from include.spec import ModelSpec
 
 # Our column types -> the type names GX checks against pandas dtypes.
@@ -45,7 +42,8 @@ class ValidationOutcome:
         lines = [f"{self.failed} of {self.evaluated} expectations failed:"]
         for f in self.failures:
             column = f" on column {f['column']!r}" if f.get("column") else ""
-            lines.append(f"  - {f['expectation']}{column}: expected {f['expected']}, observed {f['observed']}")
+            scope = f"[{f['scope']}] " if f.get("scope") else ""
+            lines.append(f"  - {scope}{f['expectation']}{column}: expected {f['expected']}, observed {f['observed']}")
         return "\n".join(lines)
 
 
@@ -56,27 +54,37 @@ def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.CRITICAL)
 
 
-def build_expectations(spec: ModelSpec) -> list:
-    """The expectation list for one model, in a stable order."""
+def build_batch_expectations(spec: ModelSpec) -> list:
+    """Row-level rules, checked on the run's batch alone: one bad day cannot hide in a year of good ones."""
     _quiet_gx()
     import great_expectations.expectations as gxe
 
     exp = spec.expectations
-    suite = [
-        gxe.ExpectTableRowCountToBeBetween(min_value=exp.min_rows, max_value=exp.max_rows),
-        # Extra columns are allowed (the model ignores them); missing ones are not.
-        gxe.ExpectTableColumnsToMatchSet(column_set=sorted(exp.columns), exact_match=False),
-    ]
+    suite = [gxe.ExpectTableRowCountToBeBetween(min_value=exp.batch_min_rows)]
     for name, col in exp.columns.items():
         suite.append(gxe.ExpectColumnToExist(column=name))
         suite.append(gxe.ExpectColumnValuesToBeOfType(column=name, type_=GX_TYPES[col.type]))
-        if col.max_null_fraction < 1:
-            mostly = 1 - col.max_null_fraction
-            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=mostly) if mostly < 1 else gxe.ExpectColumnValuesToNotBeNull(column=name))
         if col.min is not None or col.max is not None:
             suite.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=col.min, max_value=col.max))
         if col.allowed is not None:
             suite.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=col.allowed))
+    if exp.duplicate_rows == "fail":
+        # A file delivered twice into one day doubles its rows and tilts the model towards them.
+        suite.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(exp.columns), ignore_row_if="never"))
+    return suite
+
+
+def build_window_expectations(spec: ModelSpec) -> list:
+    """Shares and sizes, checked on the training window: a fraction of one small day means little."""
+    _quiet_gx()
+    import great_expectations.expectations as gxe
+
+    exp = spec.expectations
+    suite = [gxe.ExpectTableRowCountToBeBetween(min_value=exp.min_rows, max_value=exp.max_rows)]
+    for name, col in exp.columns.items():
+        if col.max_null_fraction < 1:
+            mostly = 1 - col.max_null_fraction
+            suite.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=mostly) if mostly < 1 else gxe.ExpectColumnValuesToNotBeNull(column=name))
     if exp.label is not None:
         label = exp.label
         suite.append(gxe.ExpectColumnUniqueValueCountToBeBetween(column=spec.target, min_value=label.min_classes))
@@ -148,69 +156,56 @@ def _context(docs_dir: Path):
     return context
 
 
-def validate_frame(frame: pd.DataFrame, spec: ModelSpec, report_dir: Path, run_name: str) -> ValidationOutcome:
-    """Run the model's suite on ``frame``; write Data Docs HTML and a JSON summary under ``report_dir``.
-
-    Use one ``report_dir`` per run: building Data Docs replaces the pages of earlier runs in the same site.
-    """
-    _quiet_gx()
+def _run_suite(context, spec: ModelSpec, scope: str, expectations: list, frame: pd.DataFrame, run_name: str):
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
-    report_dir.mkdir(parents=True, exist_ok=True)
-    context = _context(report_dir / "data_docs")
-    batch = context.data_sources.add_pandas("pandas").add_dataframe_asset(spec.name).add_batch_definition_whole_dataframe("snapshot")
-    suite = gx.ExpectationSuite(name=f"{spec.name}_training_data")
-    for expectation in build_expectations(spec):
+    data = context.data_sources.get("pandas").add_dataframe_asset(f"{spec.name}_{scope}").add_batch_definition_whole_dataframe(scope)
+    suite = gx.ExpectationSuite(name=f"{spec.name}_{scope}")
+    for expectation in expectations:
         suite.add_expectation(expectation)
     suite = context.suites.add(suite)
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=spec.name, data=batch, suite=suite))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{spec.name}_{scope}", data=data, suite=suite))
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
-            name=f"{spec.name}_checkpoint",
+            name=f"{spec.name}_{scope}_checkpoint",
             validation_definitions=[definition],
             actions=[UpdateDataDocsAction(name="docs", site_names=["report"])],
             result_format={"result_format": "SUMMARY"},
         )
     )
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
-    ((identifier, suite_result),) = result.run_results.items()
-    html = context.get_docs_sites_urls(resource_identifier=identifier, site_names=["report"])[0]["site_url"]
-    stats = suite_result.statistics
+    ((_, suite_result),) = result.run_results.items()
+    return suite_result
+
+
+def validate_batch_and_window(batch: pd.DataFrame, window: pd.DataFrame, spec: ModelSpec, report_dir: Path, run_name: str) -> ValidationOutcome:
+    """Check the run's batch (row-level rules) and the training window (shares, sizes).
+
+    Writes GX Data Docs (an index page linking both suites' results) and a JSON summary under
+    ``report_dir``. Use one ``report_dir`` per run: building Data Docs replaces the pages of
+    earlier runs in the same site.
+    """
+    _quiet_gx()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    context = _context(report_dir / "data_docs")
+    context.data_sources.add_pandas("pandas")
+    results = {
+        "batch": _run_suite(context, spec, "batch", build_batch_expectations(spec), batch, run_name),
+        "window": _run_suite(context, spec, "window", build_window_expectations(spec), window, run_name),
+    }
+    failures = [{"scope": scope, **f} for scope, r in results.items() for f in _describe_failures(r)]
+    html = context.get_docs_sites_urls(site_names=["report"])[0]["site_url"]
     outcome = ValidationOutcome(
-        success=bool(suite_result.success),
-        evaluated=int(stats["evaluated_expectations"]),
-        failed=int(stats["unsuccessful_expectations"]),
-        failures=_describe_failures(suite_result),
+        success=all(r.success for r in results.values()),
+        evaluated=sum(int(r.statistics["evaluated_expectations"]) for r in results.values()),
+        failed=len(failures),
+        failures=failures,
         html_report=html.removeprefix("file://"),
     )
     json_path = report_dir / "validation.json"
-    json_path.write_text(json.dumps({**outcome.to_dict(), "gx_result": suite_result.to_json_dict()}, indent=2, default=str))
+    gx_results = {scope: r.to_json_dict() for scope, r in results.items()}
+    json_path.write_text(json.dumps({**outcome.to_dict(), "gx_results": gx_results}, indent=2, default=str))
     outcome.json_report = str(json_path)
     return outcome
-
-
-def quarantine(batch: list[Path], evidence: list[Path], destination: Path, outcome: ValidationOutcome) -> Path:
-    """Move the failing batch out of the lake into quarantine, with a copy of the evidence.
-
-    Each moved partition leaves a marker in the lake (``include.ingest.marker_of``), so the next days' windows leave the bad
-    day out and keep training. Re-running the same date reads the source again.
-    Nothing is ever deleted.
-    """
-    destination.mkdir(parents=True, exist_ok=True)
-    (destination / "REASON.txt").write_text(outcome.summary() + "\n")
-    for file in [*evidence, *(Path(r) for r in (outcome.json_report,) if r)]:
-        if file.exists():
-            shutil.copy2(file, destination / file.name)
-    for file in batch:
-        if file.exists():
-            shutil.move(file, destination / file.name)
-            marker_of(file).write_text(json.dumps({"quarantine": str(destination), "reason": outcome.summary()}))
-    return destination
-
-
-def release(batch: list[Path]) -> None:
-    """A batch day that now passes validation is no longer left out of windows."""
-    for file in batch:
-        marker_of(file).unlink(missing_ok=True)

@@ -64,7 +64,7 @@ def test_every_declared_column_type_passes_once_conformed(tmp_path):
 
     from include.ingest import conform
     from include.spec import load_spec
-    from include.validation import validate_frame
+    from include.validation import validate_batch_and_window
 
     path = tmp_path / "all_types.yaml"
     path.write_text(textwrap.dedent("""
@@ -89,5 +89,5 @@ def test_every_declared_column_type_passes_once_conformed(tmp_path):
     raw["day"] = pd.to_datetime(raw["day"])
     frame = conform(raw, {c: col.type for c, col in spec.expectations.columns.items()}, "day")
 
-    outcome = validate_frame(frame, spec, tmp_path / "report", "types")
+    outcome = validate_batch_and_window(frame, frame, spec, tmp_path / "report", "types")
     assert outcome.success, outcome.summary()

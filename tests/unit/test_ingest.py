@@ -353,3 +353,61 @@ def test_a_quarantined_day_is_left_out_of_later_windows_until_it_is_rerun(lake, 
 
     rerun = _ingest(source, lake, snapshot, D, D + timedelta(days=1), window_days=3)  # the date itself: read afresh
     assert partition_path(lake, D).name in rerun.partitions_written
+
+
+def test_undeclared_columns_of_the_batch_are_reported_and_left_out_of_the_partitions(lake, snapshot):
+    class WithExtra(FakeSource):
+        def __call__(self, start, end):
+            frame = super().__call__(start, end)
+            # Upstream added a column on the batch day only; older days have it empty.
+            return frame.assign(humidity=[0.8 if d == pd.Timestamp(D) else None for d in frame["date"]])
+
+    source = WithExtra(_daily(D - timedelta(days=3), D))
+    schema = {"date": "datetime", "value": "float", "label": "str"}
+    result = _ingest(source, lake, snapshot, D, D + timedelta(days=1), window_days=2, schema=schema)
+
+    assert result.undeclared_columns == ["humidity"]
+    assert "humidity" not in pd.read_parquet(partition_path(lake, D)).columns
+
+    quiet = _ingest(source, lake, snapshot, D - timedelta(days=1), D, window_days=2, schema=schema)
+    assert quiet.undeclared_columns == []  # present in the read, but empty for that batch
+
+
+def test_quarantine_keeps_same_named_evidence_of_several_days_apart(tmp_path):
+    from include.quarantine import marker_of, quarantine
+
+    evidence = []
+    for day in ("2026-03-01", "2026-03-02"):
+        (tmp_path / "landing" / f"date={day}").mkdir(parents=True)
+        evidence.append(tmp_path / "landing" / f"date={day}" / "part-0.csv")
+        evidence[-1].write_text(day)
+    partition = tmp_path / "lake" / "date=2026-03-01.parquet"
+    partition.parent.mkdir()
+    partition.write_bytes(b"rows")
+
+    kept = quarantine([partition], evidence, tmp_path / "quarantine" / "run", "two bad days")
+
+    assert sorted(p.name for p in kept.iterdir()) == ["REASON.txt", "date=2026-03-01.parquet", "date=2026-03-02_part-0.csv", "part-0.csv"]
+    assert (kept / "REASON.txt").read_text() == "two bad days\n"
+    assert not partition.exists() and "two bad days" in marker_of(partition).read_text()
+    assert all(p.exists() for p in evidence)  # the source is never touched
+
+
+def test_contiguous_ranges():
+    from include.ingest import contiguous_ranges
+
+    days = [D, D + timedelta(days=1), D + timedelta(days=2), D + timedelta(days=4)]
+    assert contiguous_ranges(days) == [(D, D + timedelta(days=3)), (D + timedelta(days=4), D + timedelta(days=5))]
+    assert contiguous_ranges([]) == []
+
+
+def test_a_quarantined_day_between_needed_days_is_not_read_again(lake, snapshot):
+    from include.ingest import quarantine_marker
+
+    source = FakeSource(_daily(D - timedelta(days=10), D + timedelta(days=5)))
+    lake.mkdir(parents=True)
+    quarantine_marker(lake, D - timedelta(days=1)).write_text("{}")
+
+    _ingest(source, lake, snapshot, D, D + timedelta(days=1), window_days=3)
+
+    assert source.calls == [(D - timedelta(days=2), D - timedelta(days=1)), (D, D + timedelta(days=1))]

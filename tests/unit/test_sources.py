@@ -177,3 +177,23 @@ def test_a_failing_query_is_a_source_error_naming_the_source(db):
 def test_a_query_without_the_date_column_is_a_source_error(db):
     with pytest.raises(SourceError, match=r"expected a date column 'd'"):
         read_sql(db, "SELECT v FROM t WHERE d >= :start AND d < :end", "d", D, date(2026, 5, 3), "model_x")
+
+
+def test_a_file_without_a_declared_column_is_refused_naming_the_file_and_the_column(root):
+    from include.errors import SourceDataError
+
+    path = _land(root, "2026-05-01", "date,x\n2026-05-01,1\n")
+    with pytest.raises(SourceDataError, match=r"missing \['y'\]") as info:
+        read_files(root, "csv", "date", D, date(2026, 5, 2), columns=["date", "x", "y"])
+    assert str(path) in str(info.value) and info.value.days == [D] and info.value.files == [path]
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [("date,x\n2026-05-01,1\n2026-05-01", "Expected 2 columns, got 1"), ("date,x\n2026-05-01,1,7\n", "Expected 2 columns, got 3")],
+    ids=["truncated-last-row", "row-with-an-extra-field"],
+)
+def test_a_row_with_the_wrong_number_of_fields_is_refused_not_padded(root, content, found):
+    _land(root, "2026-05-01", content)
+    with pytest.raises(SourceError, match=found):
+        read_files(root, "csv", "date", D, date(2026, 5, 2))

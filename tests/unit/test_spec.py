@@ -284,3 +284,29 @@ def test_training_config_has_no_owner_or_thresholds(spec_path):
         "class": "sklearn.ensemble.RandomForestClassifier",
         "params": {"n_estimators": 200, "min_samples_leaf": 2, "random_state": 0},
     }
+
+
+# --- data policies and slices --------------------------------------------------------------------
+
+
+def test_data_policies_have_safe_defaults_and_the_shipped_specs_state_theirs(spec_path):
+    seattle, penguins = load_spec(spec_path("seattle_temp_max")), load_spec(spec_path("penguin_species"))
+    assert (seattle.expectations.batch_min_rows, seattle.expectations.extra_columns) == (1, "warn")
+    assert (penguins.expectations.batch_min_rows, penguins.expectations.extra_columns) == (0, "fail")
+    assert seattle.expectations.duplicate_rows == penguins.expectations.duplicate_rows == "fail"
+    assert penguins.evaluation.slices.by == ["island"] and seattle.evaluation.slices is None
+
+
+def test_an_unknown_extra_columns_policy_names_the_field_and_the_choices(tmp_path, spec_path):
+    with pytest.raises(SpecError, match=r"expectations\.extra_columns: Input should be 'warn' or 'fail' \(found 'ignore'\)"):
+        _load_mutated(tmp_path, spec_path, "seattle_temp_max", lambda raw: raw["expectations"].update(extra_columns="ignore"))
+
+
+def test_slices_must_be_categorical_features(tmp_path, spec_path):
+    with pytest.raises(SpecError, match=r"evaluation\.slices\.by: \['culmen_length_mm'\] must be categorical features"):
+        _load_mutated(tmp_path, spec_path, "penguin_species", lambda raw: raw["evaluation"]["slices"].update(by=["culmen_length_mm"]))
+
+
+def test_a_slice_threshold_must_be_a_computed_metric(tmp_path, spec_path):
+    with pytest.raises(SpecError, match=r"\['balanced_accuracy'\] must also be listed in evaluation\.metrics"):
+        _load_mutated(tmp_path, spec_path, "penguin_species", lambda raw: raw["evaluation"]["slices"]["thresholds"].update(balanced_accuracy={"min": 0.5}))

@@ -9,6 +9,11 @@ from airflow.sdk import BaseOperator
 from ct_airflow.common import as_day, model_spec, verdicts_are_final
 
 
+def _landing_root(spec, settings) -> Path:
+    path = Path(spec.source.path)
+    return path if path.is_absolute() else settings.sources_dir / path
+
+
 class IngestOperator(BaseOperator):
     """Read ``[interval_start, interval_end)`` from the model's source; write partitions and the snapshot.
 
@@ -29,8 +34,9 @@ class IngestOperator(BaseOperator):
 
         source = spec.source
         if source.kind == "files":
-            root = Path(source.path) if Path(source.path).is_absolute() else settings.sources_dir / source.path
-            return lambda start, end: sources.read_files(root, source.format, source.date_column, start, end)
+            root = _landing_root(spec, settings)
+            columns = list(spec.expectations.columns)
+            return lambda start, end: sources.read_files(root, source.format, source.date_column, start, end, columns)
         from airflow.sdk import BaseHook
 
         engine = BaseHook.get_connection(source.conn_id).get_hook().get_sqlalchemy_engine()
@@ -39,7 +45,8 @@ class IngestOperator(BaseOperator):
 
     def execute(self, context):
         from ct_airflow.hooks.dvc import DvcHook
-        from include.ingest import ingest_window
+        from include.errors import SourceDataError, SourceError
+        from include.ingest import day_range, ingest_window
         from include.settings import Settings
 
         spec = model_spec(self.spec_path)
@@ -47,11 +54,20 @@ class IngestOperator(BaseOperator):
         snapshot = DvcHook().workspace.snapshot_path(spec.name)
         start, end = as_day(self.interval_start), as_day(self.interval_end)
         self.log.info("Ingesting %s for days [%s, %s) with a %s-day window", spec.name, start, end, spec.window_days)
-        with verdicts_are_final():
-            result = ingest_window(
-                self._reader(spec, settings), settings.lake_dir / spec.name, snapshot, spec.source.date_column, start, end,
-                spec.window_days, schema={name: column.type for name, column in spec.expectations.columns.items()},
-            )
+        try:
+            with verdicts_are_final():
+                result = ingest_window(
+                    self._reader(spec, settings), settings.lake_dir / spec.name, snapshot, spec.source.date_column, start, end,
+                    spec.window_days, schema={name: column.type for name, column in spec.expectations.columns.items()},
+                )
+                if result.undeclared_columns:
+                    self._undeclared(spec, result)
+        except SourceDataError as exc:
+            self._quarantine(spec, settings, context, exc)
+        except SourceError as exc:
+            # Unreachable or missing: nothing arrived to keep, and a retry may well succeed.
+            batch = [d.isoformat() for d in day_range(start, end)]
+            raise SourceError(f"Could not read the source of model {spec.name!r} for batch {batch} (Airflow retries the task): {exc}") from exc
         if result.quarantined_days_left_out:
             self.log.warning("Left out of the window (quarantined, re-run those dates once fixed): %s", result.quarantined_days_left_out)
         self.log.info(
@@ -60,3 +76,46 @@ class IngestOperator(BaseOperator):
             result.snapshot_rows, result.window_start, result.window_end,
         )
         return result.to_dict()
+
+    def _undeclared(self, spec, result) -> None:
+        from include.errors import SourceDataError
+
+        where = f"model {spec.name!r}, batch {result.batch_days}"
+        if spec.expectations.extra_columns == "fail":
+            from datetime import date
+
+            raise SourceDataError(
+                f"{where}: the source sends columns the spec does not declare: {result.undeclared_columns} "
+                f"(expected only {sorted(spec.expectations.columns)}; expectations.extra_columns is 'fail')",
+                days=[date.fromisoformat(d) for d in result.batch_days],
+            )
+        self.log.warning("%s: ignoring columns the spec does not declare: %s (expectations.extra_columns: warn)", where, result.undeclared_columns)
+
+    @staticmethod
+    def _landed_files(spec, settings, days) -> list[Path]:
+        """The files behind refused days, kept as evidence (a files source; an SQL source has none to copy)."""
+        if spec.source.kind != "files":
+            return []
+        root = _landing_root(spec, settings)
+        return [f for d in days for f in sorted((root / f"date={d.isoformat()}").glob(f"*.{spec.source.format}"))]
+
+    def _quarantine(self, spec, settings, context, exc) -> None:
+        """Unusable source data is a verdict about those days: keep the evidence, mark the days, fail without retry."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ct_airflow.common import run_key
+        from include.ingest import partition_path
+        from include.quarantine import quarantine
+
+        days = sorted(exc.days)
+        evidence = exc.files or self._landed_files(spec, settings, days)
+        message = f"Ingestion refused the data of model {spec.name!r} for {[d.isoformat() for d in days]}: {exc}"
+        kept = quarantine(
+            [partition_path(settings.lake_dir / spec.name, d) for d in days], evidence,
+            settings.quarantine_dir / spec.name / run_key(context), message,
+        )
+        raise AirflowFailException(
+            f"{message}\nThe offending files are copied to quarantine at {kept} (the source is left as it is). "
+            f"Nothing was trained; the champion keeps serving. Later runs leave these days out of their window; "
+            f"re-run this date once the source is fixed."
+        ) from exc

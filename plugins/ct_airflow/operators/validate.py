@@ -1,4 +1,4 @@
-"""Validate the snapshot with Great Expectations core; quarantine the batch on failure."""
+"""Validate the run's batch and the training window with Great Expectations core; quarantine on failure."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ct_airflow.common import model_spec, run_key
 
 
 class GxValidateOperator(BaseOperator):
-    """Run the suite generated from the model spec against the snapshot.
+    """Run the suites generated from the model spec: row-level rules on the batch, shares on the window.
 
     On failure the batch partitions move to ``$CT_HOME/quarantine/<model>/<run>/``
     (with the snapshot, the JSON result and the reason), the Data Docs HTML is
@@ -33,24 +33,28 @@ class GxValidateOperator(BaseOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.ingest import partition_path
+        from include.quarantine import quarantine, release
         from include.settings import Settings
-        from include.validation import quarantine, release, validate_frame
+        from include.validation import validate_batch_and_window
 
         spec = model_spec(self.spec_path)
         settings = Settings.from_env()
         key = run_key(context)
-        outcome = validate_frame(pd.read_parquet(self.snapshot_path), spec, settings.reports_dir / spec.name / key, key)
+        batch = [partition_path(settings.lake_dir / spec.name, date.fromisoformat(d)) for d in self.batch_days]
+        parts = [pd.read_parquet(p) for p in batch if p.exists()]
+        batch_rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        outcome = validate_batch_and_window(batch_rows, pd.read_parquet(self.snapshot_path), spec, settings.reports_dir / spec.name / key, key)
         self.log.info("Validation report (HTML): %s", outcome.html_report)
         self.log.info("Validation result (JSON): %s", outcome.json_report)
-        batch = [partition_path(settings.lake_dir / spec.name, date.fromisoformat(d)) for d in self.batch_days]
         if outcome.success:
-            self.log.info("All %d expectations passed", outcome.evaluated)
+            self.log.info("All %d expectations passed (batch %s: %d rows)", outcome.evaluated, list(self.batch_days), len(batch_rows))
             release(batch)
             return {"success": True, "html_report": outcome.html_report, "json_report": outcome.json_report}
-        kept = quarantine(batch, [Path(self.snapshot_path)], settings.quarantine_dir / spec.name / key, outcome)
+        message = f"Data validation failed for model {spec.name!r}, batch {list(self.batch_days)}: {outcome.summary()}"
+        evidence = [Path(self.snapshot_path), Path(outcome.json_report)]
+        kept = quarantine(batch, evidence, settings.quarantine_dir / spec.name / key, message)
         raise AirflowFailException(
-            f"Data validation failed for model {spec.name!r}, batch {list(self.batch_days)}: {outcome.summary()}\n"
-            f"The batch is kept in quarantine at {kept}; report: {outcome.html_report}. "
+            f"{message}\nThe batch is kept in quarantine at {kept}; report: {outcome.html_report}. "
             f"Nothing was trained; the champion keeps serving. Later runs leave these days out of their window; "
             f"re-run this date once the source is fixed."
         )
