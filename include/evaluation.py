@@ -14,11 +14,18 @@ import numpy as np
 from include.spec import METRICS, ModelSpec
 
 
+def missing_predictions(y_pred: np.ndarray) -> int:
+    """How many predictions are NaN or None (numeric and class labels alike)."""
+    import pandas as pd
+
+    return int(pd.isna(y_pred).sum())
+
+
 def compute_metrics(names: list[str], y_true, y_pred) -> dict[str, float]:
     from sklearn import metrics as m
 
     y_pred = np.asarray(y_pred)
-    if y_pred.dtype.kind == "f" and np.isnan(y_pred).any():
+    if missing_predictions(y_pred):
         # A model that answers NaN is broken, whatever its other scores.
         return {name: float("nan") for name in names}
     scorers = {
@@ -41,9 +48,9 @@ class Decision:
         return asdict(self)
 
 
-def threshold_failures(spec: ModelSpec, scores: dict[str, float]) -> list[str]:
+def threshold_failures(spec: ModelSpec, scores: dict[str, float], thresholds: dict | None = None) -> list[str]:
     failures = []
-    for metric, bound in spec.evaluation.thresholds.items():
+    for metric, bound in (spec.evaluation.thresholds if thresholds is None else thresholds).items():
         value = scores.get(metric, float("nan"))
         if np.isnan(value):
             failures.append(f"{metric} is NaN")
@@ -74,6 +81,47 @@ def decide(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, fl
     return Decision(False, "does not beat the champion: " + comparison)
 
 
+def slice_failures(spec: ModelSpec, holdout_x, y_true, y_pred) -> tuple[list[str], list[dict]]:
+    """Thresholds checked on each slice of the holdout (``evaluation.slices``).
+
+    A model better on average can be much worse for one island, one product line, one
+    region; the average hides it, the slice shows it. Slices smaller than ``min_rows``
+    are reported but not judged: a metric on five rows is noise.
+    """
+    slices = spec.evaluation.slices
+    if slices is None:
+        return [], []
+    failures, report = [], []
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    for column in slices.by:
+        values = holdout_x[column].astype("object").where(holdout_x[column].notna(), "<missing>")
+        for value in sorted(values.unique(), key=str):
+            mask = (values == value).to_numpy()
+            rows = int(mask.sum())
+            entry = {"column": column, "value": str(value), "rows": rows, "judged": rows >= slices.min_rows}
+            if entry["judged"]:
+                entry["metrics"] = compute_metrics(spec.evaluation.metrics, y_true[mask], y_pred[mask])
+                failed = threshold_failures(spec, entry["metrics"], slices.thresholds or None)
+                failures += [f"slice {column}={value} ({rows} rows): {f}" for f in failed]
+            report.append(entry)
+    return failures, report
+
+
+def _score_challenger(spec: ModelSpec, registry, challenger, x, y) -> tuple[dict, list[str], list[dict], str | None]:
+    """Scores, slice failures and slice report of the challenger; a model that cannot load or predict is a verdict."""
+    try:
+        predictions = registry.load(challenger).predict(x)
+    except Exception as exc:
+        problem = f"challenger version {challenger.version} cannot be loaded or cannot predict: {type(exc).__name__}: {str(exc)[:300]}"
+        return {name: float("nan") for name in spec.evaluation.metrics}, [], [], problem
+    predictions = np.asarray(predictions)
+    if missing := missing_predictions(predictions):
+        problem = f"challenger version {challenger.version} predicted NaN or nothing for {missing} of {len(predictions)} holdout rows"
+        return compute_metrics(spec.evaluation.metrics, y, predictions), [], [], problem
+    failures, report = slice_failures(spec, x, y, predictions)
+    return compute_metrics(spec.evaluation.metrics, y, predictions), failures, report, None
+
+
 def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version: str) -> dict:
     """Score challenger and champion on the same holdout of the same snapshot, and decide.
 
@@ -86,7 +134,7 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
     _, holdout = split_holdout(snapshot, spec.source.date_column, spec.evaluation.holdout_fraction)
     x, y = features_and_target(holdout, spec)
     challenger = registry.version(spec.name, challenger_version)
-    challenger_scores = compute_metrics(spec.evaluation.metrics, y, registry.load(challenger).predict(x))
+    challenger_scores, failed_slices, slice_report, challenger_problem = _score_challenger(spec, registry, challenger, x, y)
     champion = registry.by_alias(spec.name, CHAMPION)
     champion_scores, champion_problem = None, None
     if champion is not None and champion.version != challenger.version:
@@ -97,6 +145,10 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
         except Exception as exc:
             champion_problem = f"champion version {champion.version} could not be scored on this holdout: {type(exc).__name__}: {str(exc)[:300]}"
     decision = decide(spec, challenger_scores, champion_scores)
+    if challenger_problem:
+        decision = Decision(False, challenger_problem)
+    elif failed_slices and decision.promote:
+        decision = Decision(False, "fails the thresholds on a slice of the holdout: " + "; ".join(failed_slices))
     if champion_problem:
         verdict = decision.reason.removeprefix("first model: ")  # there is a champion; it just cannot compete
         decision = Decision(decision.promote, f"{verdict}; {champion_problem}")
@@ -113,6 +165,7 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
         "primary_metric": spec.evaluation.primary_metric,
         "promotion_margin": spec.evaluation.promotion_margin,
         "champion_problem": champion_problem,
+        "slices": slice_report,
         **decision.to_dict(),
     }
     client = registry.client

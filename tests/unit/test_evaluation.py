@@ -186,3 +186,56 @@ def test_only_the_primary_metric_decides_between_challenger_and_champion(seattle
 
 def test_decision_to_dict():
     assert Decision(False, "why").to_dict() == {"promote": False, "reason": "why"}
+
+
+# --- slices and broken predictions ---------------------------------------------------------------
+
+
+def _holdout(islands: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame({"island": islands})
+
+
+def test_a_model_better_on_average_fails_on_the_slice_it_gets_wrong(penguins):
+    # 60 Biscoe rows all right, 25 Dream rows all wrong: 71% accuracy on average, 0% on Dream.
+    x = _holdout(["Biscoe"] * 60 + ["Dream"] * 25)
+    y_true = np.array(["a"] * 60 + ["b"] * 25, dtype=object)
+    y_pred = np.array(["a"] * 85, dtype=object)
+    from include.evaluation import slice_failures
+
+    failures, report = slice_failures(penguins, x, y_true, y_pred)
+
+    assert failures == ["slice island=Dream (25 rows): accuracy 0.0000 < min 0.85"]
+    assert [(r["value"], r["rows"], r["judged"]) for r in report] == [("Biscoe", 60, True), ("Dream", 25, True)]
+
+
+def test_slices_smaller_than_min_rows_are_reported_but_not_judged(penguins):
+    from include.evaluation import slice_failures
+
+    x = _holdout(["Biscoe"] * 30 + ["Torgersen"] * 5)
+    failures, report = slice_failures(penguins, x, np.array(["a"] * 35, dtype=object), np.array(["a"] * 30 + ["b"] * 5, dtype=object))
+
+    assert failures == []
+    assert report[1] == {"column": "island", "value": "Torgersen", "rows": 5, "judged": False}
+
+
+def test_missing_values_form_their_own_slice(penguins):
+    from include.evaluation import slice_failures
+
+    x = _holdout(["Biscoe"] * 20 + [None] * 20)
+    _, report = slice_failures(penguins, x, np.array(["a"] * 40, dtype=object), np.array(["a"] * 40, dtype=object))
+    assert {r["value"] for r in report} == {"Biscoe", "<missing>"}
+
+
+def test_no_slices_configured_means_no_slice_verdict(seattle):
+    from include.evaluation import slice_failures
+
+    assert slice_failures(seattle, _holdout(["x"]), [1.0], [1.0]) == ([], [])
+
+
+@pytest.mark.parametrize(("predictions", "missing"), [([1.0, float("nan"), 2.0], 1), (["a", None, "b"], 1), (["a", "b"], 0)])
+def test_missing_predictions_are_counted_for_numbers_and_labels(predictions, missing):
+    from include.evaluation import missing_predictions
+
+    assert missing_predictions(np.asarray(predictions, dtype=object if isinstance(predictions[0], str) else float)) == missing
