@@ -12,6 +12,8 @@ on our own file lock around every DVC operation instead of failing.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -34,6 +36,28 @@ class SnapshotVersion:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextlib.contextmanager
+def _dvc_errors():
+    """DVC logs why an upload failed (disk full, permission) and raises only "N files failed to upload":
+    collect the logged causes so the error a user reads says what went wrong."""
+    causes: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            cause = record.exc_info[1] if record.exc_info else None
+            causes.append(f"{type(cause).__name__}: {cause}" if cause else record.getMessage())
+
+    handler = Collect(level=logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("dvc", "dvc_data", "dvc_objects")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield causes
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
 
 
 class DvcWorkspace:
@@ -65,7 +89,10 @@ class DvcWorkspace:
                         # DVC's default index/state cache lives in /var/tmp; keep it with the repo.
                         config["core"]["site_cache_dir"] = str(self.root / ".dvc" / "site_cache")
             if "://" not in self.remote_url:
-                Path(self.remote_url).mkdir(parents=True, exist_ok=True)
+                try:
+                    Path(self.remote_url).mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise VersioningError(f"the DVC remote {self.remote_url} cannot be reached or created: {exc.strerror} (errno {exc.errno})") from exc
 
     def track(self, path: Path) -> SnapshotVersion:
         """``dvc add`` + ``dvc push`` one file; returns its md5 (identical bytes: no-op)."""
@@ -76,7 +103,7 @@ class DvcWorkspace:
             raise VersioningError(f"cannot version {path}: expected a snapshot file there, found none")
         self.ensure()
         try:
-            with self._lock, Repo(str(self.root)) as repo:
+            with self._lock, Repo(str(self.root)) as repo, _dvc_errors() as causes:
                 (stage,) = repo.add(str(path))
                 out = stage.outs[0]
                 repo.push()
@@ -84,7 +111,8 @@ class DvcWorkspace:
         except VersioningError:
             raise
         except Exception as exc:
-            raise VersioningError(f"DVC could not track and push {path} to {self.remote_url}: {exc}") from exc
+            why = f" ({'; '.join(causes)})" if causes else ""
+            raise VersioningError(f"DVC could not track and push {path} to {self.remote_url}: {exc}{why}") from exc
 
     def fetch(self, md5: str, destination: Path) -> Path:
         """Fetch a snapshot back from the remote by md5 into ``destination`` (verified)."""
