@@ -6,8 +6,9 @@ Requests are scheduled at a fixed rate (request i at start + i/rate), whatever t
 server's speed, and sent by a small pool of threads; a request is counted an error when
 it fails or answers with anything but 2xx. Latency is measured from the request's
 *scheduled* time, so a server (or client) that falls behind shows it in the tail instead
-of silently lowering the rate. The run is bounded by ``rate * duration`` requests and
-stops by itself; it refuses any host but loopback.
+of silently lowering the rate; ``service_latency_ms`` counts from the actual send. The
+run is bounded by ``rate * duration`` requests and stops by itself; it refuses any host
+but loopback.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def run_load(url: str, payload, rate: float, duration: float, concurrency: int =
     _require_loopback(url)
     total = int(rate * duration)
     schedule: queue.Queue = queue.Queue()
-    latencies: list[float] = []
+    latencies: list[float] = []  # from the scheduled time: includes any wait for a free thread
+    service: list[float] = []  # from the moment the request was sent: the server's own time
     errors: list[str] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -64,7 +66,7 @@ def run_load(url: str, payload, rate: float, duration: float, concurrency: int =
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            error = None
+            error, sent = None, time.perf_counter()
             try:
                 response = session.request("POST" if body is not None else "GET", url, data=body, headers=send_headers, timeout=timeout_s)
                 status = response.status_code
@@ -72,9 +74,10 @@ def run_load(url: str, payload, rate: float, duration: float, concurrency: int =
                     error = f"HTTP {status}: {response.text[:200]}"
             except requests.RequestException as exc:
                 status, error = 0, f"{type(exc).__name__}: {exc}"
-            elapsed = time.perf_counter() - due
+            done = time.perf_counter()
             with lock:
-                latencies.append(elapsed)
+                latencies.append(done - due)
+                service.append(done - sent)
                 statuses[status] = statuses.get(status, 0) + 1
                 if error:
                     errors.append(error)
@@ -91,8 +94,12 @@ def run_load(url: str, payload, rate: float, duration: float, concurrency: int =
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
-    ordered = sorted(latencies)
+    ordered, ordered_service = sorted(latencies), sorted(service)
     ms = lambda v: None if v is None else round(v * 1000, 2)  # noqa: E731
+
+    def percentiles(values: list[float]) -> dict:
+        return {"p50": ms(_percentile(values, 50)), "p95": ms(_percentile(values, 95)), "p99": ms(_percentile(values, 99)), "max": ms(values[-1] if values else None)}
+
     return {
         "url": url,
         "target_rate": rate,
@@ -104,7 +111,8 @@ def run_load(url: str, payload, rate: float, duration: float, concurrency: int =
         "status_counts": {str(k): v for k, v in sorted(statuses.items())},
         "wall_s": round(wall, 2),
         "throughput_rps": round(len(latencies) / wall, 2) if wall > 0 else None,
-        "latency_ms": {"p50": ms(_percentile(ordered, 50)), "p95": ms(_percentile(ordered, 95)), "p99": ms(_percentile(ordered, 99)), "max": ms(ordered[-1] if ordered else None)},
+        "latency_ms": percentiles(ordered),
+        "service_latency_ms": percentiles(ordered_service),
     }
 
 
