@@ -50,9 +50,13 @@ class LocalServerTarget:
         response.raise_for_status()
         return str(response.json()["version"])
 
+    @property
+    def _auth(self) -> dict:
+        # The admin token also authorises predictions (when the server requires a token for them).
+        return {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
+
     def _load(self, model: str, version: str) -> None:
-        headers = {"Authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
-        response = requests.post(f"{self.base_url}/admin/models/{model}/deploy", json={"version": str(version)}, headers=headers, timeout=self.timeout_s)
+        response = requests.post(f"{self.base_url}/admin/models/{model}/deploy", json={"version": str(version)}, headers=self._auth, timeout=self.timeout_s)
         if response.status_code != 200:
             raise DeployError(f"model server refused to load {model} version {version}: HTTP {response.status_code} {response.text[:500]}")
 
@@ -64,7 +68,7 @@ class LocalServerTarget:
         served = self.served_version(model)
         if served != str(version):
             raise DeployError(f"{model}: expected version {version} to be served, found {served}")
-        response = requests.post(self.endpoint(model), json=smoke_input, timeout=30)
+        response = requests.post(self.endpoint(model), json=smoke_input, headers=self._auth, timeout=30)
         if response.status_code != 200:
             raise DeployError(f"smoke prediction failed for {model} version {version}: HTTP {response.status_code} {response.text[:500]}")
         predictions = response.json().get("predictions")

@@ -59,6 +59,8 @@ def environment(settings: Settings) -> dict[str, str]:
         # LocalExecutor pre-forks this many workers (~130 MB each); 2 cores need few.
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{AIRFLOW_URL}/execution/",
+        # Every mode requires a login: never let the simple auth manager make everyone an admin.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
@@ -68,10 +70,48 @@ def environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW_CONN_PENGUINS_DB": json.dumps({"conn_type": "sqlite", "host": str(settings.sources_dir / "penguins.db")}),
         "CT_SERVING_URL": f"http://127.0.0.1:{SERVING_PORT}",
+        # The model server refuses admin actions without a token; the deploy task sends this one.
+        "CT_SERVING_ADMIN_TOKEN": serving_admin_token(settings),
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         "GIT_PYTHON_REFRESH": "quiet",
     }
+
+
+# Secrets stay in their 0600 files: env.sh reads them from there instead of holding them.
+SECRET_FILES = {"CT_SERVING_ADMIN_TOKEN": ("serving", "admin_token")}
+
+
+def secret_file(settings: Settings, name: str) -> Path:
+    return settings.home.joinpath(*SECRET_FILES[name])
+
+
+def serving_admin_token(settings: Settings) -> str:
+    """One random model-server admin token per state folder (mode 600)."""
+    path = secret_file(settings, "CT_SERVING_ADMIN_TOKEN")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(24)
+    path.touch(mode=0o600)
+    path.write_text(token)
+    return token
+
+
+def write_env_file(settings: Settings, env: dict[str, str]) -> Path:
+    """$CT_HOME/env.sh for the airflow CLI: settings as values, secrets as reads of their files."""
+    lines = []
+    for key, value in env.items():
+        if key == "PATH":
+            continue
+        if key in SECRET_FILES:
+            lines.append(f'export {key}="$(cat {json.dumps(str(secret_file(settings, key)))})"\n')
+        else:
+            lines.append(f"export {key}={json.dumps(value)}\n")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "env.sh"
+    path.write_text("".join(lines))
+    return path
 
 
 def admin_password(settings: Settings) -> str:
@@ -81,8 +121,8 @@ def admin_password(settings: Settings) -> str:
         return json.loads(path.read_text())["admin"]
     path.parent.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(12)
+    path.touch(mode=0o600)  # private before the password is in it
     path.write_text(json.dumps({"admin": password}))
-    path.chmod(0o600)
     return password
 
 
@@ -180,8 +220,7 @@ def start() -> None:
     env = environment(settings)
     os.environ.update(env)
     processes = Processes(settings)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    (settings.home / "env.sh").write_text("".join(f"export {k}={json.dumps(v)}\n" for k, v in env.items() if k != "PATH"))
+    write_env_file(settings, env)
     password = admin_password(settings)
 
     say("seeding the demo sources (once per state folder)")

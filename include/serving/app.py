@@ -5,26 +5,33 @@ Routes:
   GET  /models/{name}                   the served version (the deploy task checks it)
   GET  /models/{name}/ping              200 when a version is loaded (MLflow's /ping)
   POST /models/{name}/invocations       MLflow's scoring protocol (dataframe_split, dataframe_records,
-                                        instances, inputs; JSON or CSV), answered with the
-                                        X-Model-Name and X-Model-Version headers
-  POST /admin/models/{name}/deploy      {"version": "3"}: load and swap (token-protected when
-                                        CT_SERVING_ADMIN_TOKEN is set)
+                                        instances, inputs as JSON, or CSV), answered with the
+                                        X-Model-Name and X-Model-Version headers; needs
+                                        'Authorization: Bearer <CT_SERVING_TOKEN>' when that is set
+  POST /admin/models/{name}/deploy      {"version": "3"}: load and swap; needs the admin token
+                                        (CT_SERVING_ADMIN_TOKEN), and refuses (503) when none is set
 
-Request parsing and prediction are MLflow's own (``mlflow.pyfunc.scoring_server.invocations``),
-so the server answers exactly like ``mlflow models serve``, for several models at once.
+A prediction request is bounded (bytes, rows, seconds) and validated against the model's
+signature (``scoring_request``) before the model sees it: a bad request is a 4xx with a JSON
+message saying what was expected and what was found, never a 5xx.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
 # route functions at run time to tell a request body from a query parameter.
 import asyncio
-import hmac
-import os
+import io
+import logging
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from include.serving.config import ServingConfig
+from include.serving.guards import bearer_matches, read_bounded_body
+from include.serving.scoring_request import BadScoringRequest, SignatureRows, to_frame
 from include.serving.store import ModelStore, ServedModel
+
+log = logging.getLogger(__name__)
 
 
 class DeployRequest(BaseModel):
@@ -46,17 +53,23 @@ def registry_loader(tracking_uri: str):
     return load
 
 
-def create_app(store: ModelStore, admin_token: str | None = None) -> FastAPI:
-    from mlflow.exceptions import MlflowException
-    from mlflow.pyfunc.scoring_server import invocations
-
+def create_app(store: ModelStore, config: ServingConfig | None = None) -> FastAPI:
+    config = config or ServingConfig()
     app = FastAPI(title="CT platform model server")
+    validators: dict[tuple[str, str], SignatureRows | None] = {}
 
     def served_or_404(name: str) -> ServedModel:
         served = store.get(name)
         if served is None:
             raise HTTPException(404, f"model {name!r} is not deployed; deployed models: {sorted(store.all())}")
         return served
+
+    def validator_for(served: ServedModel) -> SignatureRows | None:
+        key = (served.name, served.version)
+        if key not in validators:
+            schema = served.model.metadata.get_input_schema()
+            validators[key] = SignatureRows(schema, config.max_rows) if SignatureRows.supports(schema) else None
+        return validators[key]
 
     @app.get("/health")
     async def health():
@@ -72,22 +85,31 @@ def create_app(store: ModelStore, admin_token: str | None = None) -> FastAPI:
         return Response(content="\n", media_type="application/json")
 
     @app.post("/models/{name}/invocations")
-    async def invoke(name: str, request: Request):
+    async def invoke(name: str, request: Request, authorization: str | None = Header(default=None)):
+        if config.predict_token and not bearer_matches(authorization, config.predict_token, config.admin_token):
+            return JSONResponse(
+                {"error_code": "UNAUTHENTICATED", "message": "a prediction token is required", "expected": "Authorization: Bearer <CT_SERVING_TOKEN>",
+                 "found": "a wrong token" if authorization else "no Authorization header"},
+                status_code=401, headers={"WWW-Authenticate": "Bearer"},
+            )
         served = served_or_404(name)
-        body = await request.body()
-        content_type = request.headers.get("content-type", "application/json")
-        schema = served.model.metadata.get_input_schema()
         headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
         try:
-            result = await asyncio.to_thread(invocations, body, content_type, served.model, schema)
-        except MlflowException as exc:
-            return Response(exc.serialize_as_json(), status_code=exc.get_http_status_code(), media_type="application/json", headers=headers)
-        return Response(result.response, status_code=result.status, media_type=result.mimetype, headers=headers)
+            body = await read_bounded_body(request, config.max_body_bytes, config.body_timeout_s)
+            status, payload, media_type = await asyncio.to_thread(score, served, validator_for(served), body, request.headers.get("content-type", "application/json"))
+        except BadScoringRequest as bad:
+            log.info("refused a request to %s: %s %s", name, bad.status, bad.message)
+            if bad.status in (408, 413):
+                headers["Connection"] = "close"  # the rest of the body is never read
+            return JSONResponse(bad.to_json(), status_code=bad.status, headers=headers)
+        return Response(payload, status_code=status, media_type=media_type, headers=headers)
 
     @app.post("/admin/models/{name}/deploy")
     async def deploy(name: str, request: DeployRequest, authorization: str | None = Header(default=None)):
-        if admin_token and not hmac.compare_digest(authorization or "", f"Bearer {admin_token}"):
-            raise HTTPException(401, "admin token required: send 'Authorization: Bearer <CT_SERVING_ADMIN_TOKEN>'")
+        if not config.admin_token:
+            raise HTTPException(503, "admin actions are disabled: start the server with CT_SERVING_ADMIN_TOKEN set")
+        if not bearer_matches(authorization, config.admin_token):
+            raise HTTPException(401, "admin token required: send 'Authorization: Bearer <CT_SERVING_ADMIN_TOKEN>'", headers={"WWW-Authenticate": "Bearer"})
         try:
             served = await asyncio.to_thread(store.deploy, name, request.version)
         except Exception as exc:
@@ -97,6 +119,35 @@ def create_app(store: ModelStore, admin_token: str | None = None) -> FastAPI:
     return app
 
 
+def score(served: ServedModel, rows: SignatureRows | None, body: bytes, content_type: str) -> tuple[int, str, str]:
+    """Parse, validate and predict (in a worker thread); raises BadScoringRequest for a bad request."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import invocations, predictions_to_json
+
+    mime_type = content_type.split(";")[0].strip().lower()
+    if rows is None:  # a signature we cannot check column by column: MLflow's own parsing and enforcement
+        try:
+            result = invocations(body, content_type, served.model, served.model.metadata.get_input_schema())
+        except MlflowException as exc:
+            raise BadScoringRequest(400, exc.message[:2000], "input matching the model's signature", "see message") from None
+        return result.status, result.response, result.mimetype
+    if mime_type == "application/json":
+        records = rows.parse_json(body)
+    elif mime_type == "text/csv":
+        records = rows.parse_csv(body)
+    else:
+        raise BadScoringRequest(415, "unsupported content type", "Content-Type: application/json or text/csv", repr(content_type))
+    try:
+        predictions = served.model.predict(to_frame(records, rows.columns))
+    except Exception as exc:  # the rows passed the signature; say what the model refused, not a stack trace
+        log.warning("%s version %s could not score %d valid rows", served.name, served.version, len(records), exc_info=True)
+        message = getattr(exc, "message", str(exc))
+        raise BadScoringRequest(422, f"the model could not score these rows: {type(exc).__name__}: {message[:500]}", rows.expected(), f"{len(records)} rows") from None
+    out = io.StringIO()
+    predictions_to_json(predictions, out)
+    return 200, out.getvalue(), "application/json"
+
+
 def build_app_from_env():
     """The app as ``make run`` and the tests start it (``uvicorn --factory``)."""
     from include.settings import Settings
@@ -104,4 +155,4 @@ def build_app_from_env():
     settings = Settings.from_env()
     store = ModelStore(registry_loader(settings.mlflow_tracking_uri), settings.serving_dir / "deployed.json")
     store.restore()
-    return create_app(store, os.environ.get("CT_SERVING_ADMIN_TOKEN") or None)
+    return create_app(store, ServingConfig.from_env())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 
@@ -29,7 +30,8 @@ def platform(tmp_path_factory, airflow_db):
     from include.settings import Settings
 
     home = tmp_path_factory.mktemp("platform")
-    env = {"CT_HOME": str(home), "AIRFLOW_CONN_PENGUINS_DB": json.dumps({"conn_type": "sqlite", "host": f"{home}/sources/penguins.db"})}
+    # The model server's admin actions are never open: the deploy task authenticates with this token.
+    env = {"CT_HOME": str(home), "CT_SERVING_ADMIN_TOKEN": secrets.token_hex(16), "AIRFLOW_CONN_PENGUINS_DB": json.dumps({"conn_type": "sqlite", "host": f"{home}/sources/penguins.db"})}
     saved = {k: os.environ.get(k) for k in [*env, "CT_SERVING_URL", "MLFLOW_TRACKING_URI"]}
     os.environ.update(env)
     os.environ.pop("MLFLOW_TRACKING_URI", None)

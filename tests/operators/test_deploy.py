@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
@@ -20,6 +21,8 @@ from tests.support.processes import model_server
 
 pytestmark = pytest.mark.services
 MODEL = "penguin_species"
+# Admin actions are never open: every server here has a token, and the deploy side sends it.
+ADMIN_TOKEN = "test-admin-token-0f3c"
 
 
 @pytest.fixture
@@ -41,9 +44,9 @@ def three_versions(penguin_snapshot):
 def test_deploy_check_rollback_and_restart(settings, three_versions, tmp_path):
     registry = three_versions
     example = smoke_request(serving_example(registry, registry.version(MODEL, "1")))
-    env = {"CT_HOME": str(settings.home)}
+    env = {"CT_HOME": str(settings.home), "CT_SERVING_ADMIN_TOKEN": ADMIN_TOKEN}
     with model_server(env, tmp_path / "server.log") as url:
-        target = LocalServerTarget(url)
+        target = LocalServerTarget(url, ADMIN_TOKEN)
         assert target.deploy(MODEL, "1", example).action == "deployed"
         assert target.deploy(MODEL, "1", example).action == "already serving"
         second = target.deploy(MODEL, "2", example)
@@ -56,13 +59,15 @@ def test_deploy_check_rollback_and_restart(settings, three_versions, tmp_path):
         assert response.status_code == 200 and response.headers["X-Model-Version"] == "2"
 
     with model_server(env, tmp_path / "server2.log") as url:
-        assert LocalServerTarget(url).served_version(MODEL) == "2"  # restored after a restart
+        assert LocalServerTarget(url, ADMIN_TOKEN).served_version(MODEL) == "2"  # restored after a restart
 
 
-def test_deploy_operator_serves_the_champion(settings, three_versions, tmp_path, monkeypatch):
+def test_deploy_operator_serves_the_champion(settings, three_versions, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
     three_versions.set_alias(MODEL, CHAMPION, "1")
-    with model_server({"CT_HOME": str(settings.home)}, tmp_path / "server.log") as url:
+    with model_server({"CT_HOME": str(settings.home), "CT_SERVING_ADMIN_TOKEN": ADMIN_TOKEN}, tmp_path / "server.log") as url:
         monkeypatch.setenv("CT_SERVING_URL", url)
+        monkeypatch.setenv("CT_SERVING_ADMIN_TOKEN", ADMIN_TOKEN)
         out = DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())
         assert (out["version"], out["action"]) == ("1", "deployed")
         assert requests.get(f"{url}/models/{MODEL}", timeout=10).json()["version"] == "1"
@@ -74,6 +79,8 @@ def test_deploy_operator_serves_the_champion(settings, three_versions, tmp_path,
             DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())
         assert requests.get(f"{url}/models/{MODEL}", timeout=10).json()["version"] == "1"
         assert three_versions.version(MODEL, "3").tags["deploy_status"] == "failed"
+    # The token went over HTTP only: not into the task's log, nor into the server's.
+    assert ADMIN_TOKEN not in caplog.text and ADMIN_TOKEN not in (tmp_path / "server.log").read_text()
 
 
 def test_admin_actions_require_the_token_when_one_is_set(settings, three_versions, tmp_path):
