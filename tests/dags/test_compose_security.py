@@ -75,3 +75,10 @@ def test_the_rule_catches_a_published_database(compose, service, change):
     broken["services"][service].update(change)
     problems = database_exposure(broken)
     assert problems and all(service in p for p in problems), problems
+
+
+def test_the_published_model_endpoint_can_require_a_token():
+    """The model endpoint is published, so its prediction token must be settable from .env."""
+    server = yaml.safe_load(COMPOSE.read_text())["services"]["model-server"]["environment"]
+    assert server.get("CT_SERVING_TOKEN") == "${CT_SERVING_TOKEN:-}"
+    assert str(server.get("CT_SERVING_ADMIN_TOKEN", "")).startswith("${CT_SERVING_ADMIN_TOKEN:?")

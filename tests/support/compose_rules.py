@@ -27,6 +27,7 @@ SECRET_KEY = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|FERNET_KEY|API_KEY|PRIVAT
 URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s]*:(?P<password>[^@\s]*)@")
 SECRET_FLAG = re.compile(r"--(?:requirepass|password|passwd|token|secret)[= ]+(?P<value>\S+)")
 REQUIRED_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}")  # ${VAR:?message}: no default, must be set
+OPTIONAL_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-\}")  # ${VAR:-}: may be unset, never a value in the file
 SHELL_VAR = re.compile(r'"?\$\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"?')  # $$VAR: read in the container, not here
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # ${VAR:-default} -> default; any other interpolation -> "VAR" (what a port binds to when .env is silent).
@@ -180,12 +181,17 @@ def _is_required_var(value: str) -> bool:
     return bool(REQUIRED_VAR.fullmatch(value))
 
 
+def _is_optional_var(value: str) -> bool:
+    """``${VAR:-}``: a secret that may be left unset, with no value of its own in the file."""
+    return bool(OPTIONAL_VAR.fullmatch(value))
+
+
 def secret_problems(compose: dict) -> list[str]:
     problems = []
     for name, svc in compose["services"].items():
         for key, value in {**environment(svc), **((svc.get("build") or {}).get("args") or {})}.items():
-            if SECRET_KEY.search(key) and not key.endswith("_FILE") and not _is_required_var(str(value)):
-                problems.append(f"{name}: {key} must be a ${{VAR:?...}} from .env, found {value!r}")
+            if SECRET_KEY.search(key) and not key.endswith("_FILE") and not (_is_required_var(str(value)) or _is_optional_var(str(value))):
+                problems.append(f"{name}: {key} must be a ${{VAR:?...}} (or an optional ${{VAR:-}}) from .env, found {value!r}")
     # A command given as a list is one command line: "--requirepass", "hunter2" are read together.
     commands = [
         ((n, "command"), " ".join(map(str, svc["command"])))
@@ -228,7 +234,7 @@ def env_example_problems(compose: dict, env_text: str) -> list[str]:
     problems += [
         f".env.example: {n} must be the placeholder {PLACEHOLDER}, not a real secret"
         for n in sorted(secrets)
-        if active.get(n) != PLACEHOLDER
+        if n in active and active[n] != PLACEHOLDER  # an optional secret may stay commented out
     ]
     return problems
 
