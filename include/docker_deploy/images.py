@@ -95,6 +95,13 @@ def _build(client, ctx: Path, tag: str, buildargs: dict, labels: dict) -> None:
         shutil.rmtree(ctx, ignore_errors=True)
 
 
+def runtime_tag(settings: ImageSettings) -> str:
+    """The tag the runtime image has for the current code, dependencies and base image."""
+    ctx, digest = _runtime_context(settings)
+    shutil.rmtree(ctx, ignore_errors=True)
+    return f"{RUNTIME_REPOSITORY}:{digest}"
+
+
 def ensure_runtime_image(client, settings: ImageSettings) -> str:
     """The runtime image for the current code and dependencies; built only when it does not exist."""
     import docker.errors

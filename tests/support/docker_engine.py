@@ -134,8 +134,9 @@ def base_image_tarball() -> Path:
 
 
 def import_base_image(client) -> str:
-    with open(base_image_tarball(), "rb") as data:
-        client.images.import_image(data, repository=BASE_IMAGE.split(":")[0], tag=BASE_IMAGE.split(":")[1])
+    repository, tag = BASE_IMAGE.split(":")
+    client.api.import_image_from_file(str(base_image_tarball()), repository=repository, tag=tag)
+    client.images.get(BASE_IMAGE)  # raises if the import did not produce it
     return BASE_IMAGE
 
 
@@ -149,3 +150,24 @@ def wheelhouse() -> Path:
         build_wheelhouse(dest)
         (dest / ".complete").touch()
     return dest
+
+
+def load_cached_image(client, tag: str) -> bool:
+    """Load ``tag`` from the cache if an earlier run saved it (saves the runtime build, minutes)."""
+    tarball = CACHE / f"image-{tag.replace(':', '-').replace('/', '_')}.tar"
+    if not tarball.exists():
+        return False
+    with open(tarball, "rb") as data:
+        client.images.load(data)
+    return True
+
+
+def save_image_to_cache(client, tag: str) -> None:
+    tarball = CACHE / f"image-{tag.replace(':', '-').replace('/', '_')}.tar"
+    if tarball.exists():
+        return
+    partial = tarball.with_suffix(".partial")
+    with open(partial, "wb") as out:
+        for chunk in client.images.get(tag).save(named=True):
+            out.write(chunk)
+    os.replace(partial, tarball)
