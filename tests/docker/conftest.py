@@ -30,6 +30,7 @@ class Stack:
     registry: object
     target: object
     setup_s: dict
+    home: Path
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +70,13 @@ def stack():
         settings = Settings.from_env({"CT_HOME": str(home)})
         registry = Registry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root)
         _break_model_files(registry, broken)
+        # health_timeout_s: a busy machine (2 cores shared) took over 90 s to start a serving
+        # container; 300 s bounds the wait, it does not time anything.
         target = DockerTarget(
             client, registry,
-            DockerSettings(images=image_settings, router_port=free_port(), admin_token=secrets.token_hex(8), keep_images=2, health_timeout_s=90),
+            DockerSettings(images=image_settings, router_port=free_port(), admin_token=secrets.token_hex(8), keep_images=2, health_timeout_s=300),
         )
-        yield Stack(engine, client, registry, target, timings)
+        yield Stack(engine, client, registry, target, timings, home)
         if not timings["runtime_cached"]:
             try:
                 save_image_to_cache(client, runtime)

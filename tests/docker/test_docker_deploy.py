@@ -57,13 +57,15 @@ def test_deploying_the_served_version_again_reuses_everything(stack):
 def test_a_new_version_takes_over_under_steady_load_without_a_failed_request(stack):
     old = stack.target.serving_container(MODEL)
     box: dict = {}
-    # 20 requests/s for 30 s: long enough to cover the build, start, checks and switch of version 2.
-    load = threading.Thread(target=lambda: box.update(run_load(stack.target.endpoint(MODEL), SMOKE, rate=20, duration=30, concurrency=8)))
+    stop = threading.Event()
+    # 10 requests/s from before the deploy starts until it has returned (bounded at 10 min).
+    load = threading.Thread(target=lambda: box.update(run_load(stack.target.endpoint(MODEL), SMOKE, rate=10, duration=600, concurrency=4, stop=stop)))
     load.start()
     try:
         result = stack.target.deploy(MODEL, "2", SMOKE)
-        deploy_done = box.get("requests") is None  # still under load when the switch finished
+        deploy_done = load.is_alive()  # still under load when the switch finished
     finally:
+        stop.set()
         load.join(timeout=120)
     FIGURES.update(second_deploy_s=result.seconds, load=box)
     print(f"\nDOCKER DEPLOY FIGURES: {FIGURES}")
@@ -83,10 +85,36 @@ def test_a_version_that_fails_its_health_check_is_removed_and_the_previous_keeps
     assert "version 3" in message and "version 2 keeps serving" in message
     # the container's own last log lines explain why: the model could not be loaded
     assert "--- last log lines of ct-seattle_temp_max-v3-" in message
-    assert "Traceback" in message or "Error" in message.split("--- last log lines")[1]
+    logs = message.split("--- last log lines")[1]
+    assert "build_app_from_env" in logs and "File is not a zip file" in logs  # the garbage model file
     assert [c.labels[f"{LABEL}.version"] for c in model_containers(stack)] == ["2"]
     answer = predict(stack)
     assert answer.status_code == 200 and answer.headers["X-Model-Version"] == "2"
+
+
+def test_the_deploy_task_serves_the_champion_through_the_docker_target(stack, monkeypatch, tmp_path):
+    """The Airflow operator, configured only by the spec and the environment, reaches the same engine."""
+    import yaml
+
+    from ct_airflow.operators.deploy import DeployModelOperator
+    from include.registry import CHAMPION
+    from include.settings import MODELS_DIR
+    from tests.operators.conftest import task_context
+
+    raw = yaml.safe_load((MODELS_DIR / f"{MODEL}.yaml").read_text())
+    raw["deploy"] = {"target": "docker", "keep_images": 2, "health_timeout_s": 300}
+    spec = tmp_path / f"{MODEL}.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    settings = stack.target.settings
+    for name, value in {
+        "CT_HOME": str(stack.home), "DOCKER_HOST": stack.engine.url, "CT_DOCKER_BASE_IMAGE": settings.images.base_image,
+        "CT_DOCKER_WHEELHOUSE": str(settings.images.wheelhouse), "CT_DOCKER_ROUTER_PORT": str(settings.router_port), "CT_SERVING_ADMIN_TOKEN": settings.admin_token,
+    }.items():
+        monkeypatch.setenv(name, value)
+    stack.registry.set_alias(MODEL, CHAMPION, "2")
+
+    result = DeployModelOperator(task_id="deploy", spec_path=str(spec)).execute(task_context(MODEL))
+    assert (result["action"], result["version"], result["endpoint"]) == ("already serving", "2", stack.target.endpoint(MODEL))
 
 
 def test_old_images_are_pruned_but_current_and_previous_stay(stack):
