@@ -104,9 +104,15 @@ def stop_engine(engine: Engine) -> None:
         except subprocess.TimeoutExpired:
             engine.process.kill()
             engine.process.wait(timeout=10)
-    # overlay mounts left by a killed engine would make rmtree fail
-    subprocess.run(["umount", "-R", "-l", str(engine.root / "data")], capture_output=True)
+    # dockerd leaves its network namespace mounted in the exec root (and a killed one its overlay
+    # mounts in the data root): unmount whatever is left under the root, then delete it.
+    for line in reversed(Path("/proc/self/mounts").read_text().splitlines()):
+        mountpoint = line.split()[1]
+        if mountpoint.startswith(str(engine.root) + "/"):
+            subprocess.run(["umount", "-l", mountpoint], capture_output=True)
     shutil.rmtree(engine.root, ignore_errors=True)
+    if engine.root.exists():
+        raise RuntimeError(f"could not delete the engine's folder {engine.root}: something is still mounted or busy")
 
 
 def _key(*parts: str) -> str:
