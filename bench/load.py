@@ -42,8 +42,14 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))]
 
 
-def run_load(url: str, payload, rate: float, duration: float, concurrency: int = 8, headers: dict | None = None, timeout_s: float = 30) -> dict:
+def run_load(
+    url: str, payload, rate: float, duration: float, concurrency: int = 8, headers: dict | None = None, timeout_s: float = 30,
+    stop: threading.Event | None = None,
+) -> dict:
     """Send ``rate`` requests per second for ``duration`` seconds (POST JSON ``payload``; GET when None).
+
+    ``stop``, when set, ends the run early: requests not yet sent are dropped (not counted), so a
+    caller can keep a steady load exactly as long as something else (a deploy) takes.
 
     Returns the figures as a dict: requests, errors (with a sample), throughput, latency percentiles.
     """
@@ -63,6 +69,8 @@ def run_load(url: str, payload, rate: float, duration: float, concurrency: int =
     def worker() -> None:
         session = requests.Session()
         while (due := schedule.get()) is not None:
+            if stop is not None and stop.is_set():
+                continue
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)

@@ -150,8 +150,15 @@ class Expectations(_Strict):
 
 
 class Deploy(_Strict):
-    target: Literal["local"] = "local"
+    """Where the champion is served. ``local``: the platform's model server, told which version to
+    load. ``docker``: one immutable image per version, a container behind the serving router
+    (README, "Deploy target docker"); the engine and base image come from the ``docker_default``
+    connection or the environment, never from here."""
+
+    target: Literal["local", "docker"] = "local"
     smoke_rows: int = Field(3, ge=1)
+    keep_images: int = Field(3, ge=2, description="docker: images of this model kept; current and previous are always kept")
+    health_timeout_s: float = Field(120, gt=0, description="docker: how long a new container may take to become healthy")
 
 
 class ModelSpec(_Strict):

@@ -148,8 +148,35 @@ def score(served: ServedModel, rows: SignatureRows | None, body: bytes, content_
     return 200, out.getvalue(), "application/json"
 
 
+def baked_model_loader(model_dir: str, run_id: str | None):
+    """Load the one model baked into a serving image (deploy target ``docker``): no registry needed."""
+
+    def load(name: str, version: str) -> ServedModel:
+        from include.registry import load_pyfunc
+
+        return ServedModel(name, str(version), run_id, load_pyfunc(model_dir))
+
+    return load
+
+
 def build_app_from_env():
-    """The app as ``make run`` and the tests start it (``uvicorn --factory``)."""
+    """The app as ``make run`` and the tests start it (``uvicorn --factory``).
+
+    With ``CT_SERVING_MODEL_DIR`` set (a per-version image), it serves that one model as
+    ``CT_SERVING_MODEL_NAME`` version ``CT_SERVING_MODEL_VERSION`` and fails at start if it cannot
+    load it, so that the container never turns healthy with nothing to serve.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    model_dir = os.environ.get("CT_SERVING_MODEL_DIR")
+    if model_dir:
+        loader = baked_model_loader(model_dir, os.environ.get("CT_SERVING_RUN_ID") or None)
+        store = ModelStore(loader, Path(tempfile.mkdtemp(prefix="ct-serving-")) / "deployed.json")
+        store.deploy(os.environ["CT_SERVING_MODEL_NAME"], os.environ["CT_SERVING_MODEL_VERSION"])
+        return create_app(store, ServingConfig.from_env())
+
     from include.settings import Settings
 
     settings = Settings.from_env()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from airflow.sdk import BaseOperator
 
 from ct_airflow.common import model_spec
+from ct_airflow.hooks.docker import DockerEngineHook
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.hooks.model_server import ModelServerHook
 
@@ -20,11 +21,21 @@ class DeployModelOperator(BaseOperator):
     ui_color = "#2a9d8f"
     ui_fgcolor = "#ffffff"
 
-    def __init__(self, *, spec_path: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, server_conn_id: str = ModelServerHook.default_conn_name, **kwargs):
+    def __init__(
+        self, *, spec_path: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, server_conn_id: str = ModelServerHook.default_conn_name,
+        docker_conn_id: str = DockerEngineHook.default_conn_name, **kwargs,
+    ):
         super().__init__(**kwargs)
         self.spec_path = spec_path
         self.mlflow_conn_id = mlflow_conn_id
         self.server_conn_id = server_conn_id
+        self.docker_conn_id = docker_conn_id
+
+    def target_for(self, spec, registry):
+        """The spec's ``deploy.target``: the local model server or a container per version."""
+        if spec.deploy.target == "docker":
+            return DockerEngineHook(self.docker_conn_id).target(registry, spec.deploy.keep_images, spec.deploy.health_timeout_s)
+        return ModelServerHook(self.server_conn_id).target
 
     def execute(self, context):
         from airflow.sdk.exceptions import AirflowSkipException
@@ -41,7 +52,7 @@ class DeployModelOperator(BaseOperator):
 
         from include.errors import DeployError
 
-        target = ModelServerHook(self.server_conn_id).target
+        target = self.target_for(spec, registry)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
             try:

@@ -1,0 +1,1 @@
+"""Deploy target ``docker``: serving images (``images``) and the container switch (``target``)."""
