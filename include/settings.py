@@ -50,6 +50,21 @@ class Settings:
     def serving_dir(self) -> Path:
         return self.home / "serving"
 
+    @property
+    def predictions_dir(self) -> Path:
+        """Every served prediction, hourly JSON-lines files per model (include/monitoring/prediction_log.py)."""
+        return self.serving_dir / "predictions"
+
+    @property
+    def outcomes_dir(self) -> Path:
+        """Ground truth fed back, joined to predictions on request id."""
+        return self.serving_dir / "outcomes"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Monitoring runs' figures; ``latest/<model>.json`` is what the model server exports to Prometheus."""
+        return self.home / "monitoring"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
