@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                 deployed.raise_for_status()
                 run_load(f"{url}/models/{name}/invocations", payload, rate=args.rate, duration=3)  # warm-up
                 results[f"log_{mode}"] = run_load(f"{url}/models/{name}/invocations", payload, rate=args.rate, duration=args.duration)
-        logged = sum(1 for f in (home / "serving" / "predictions").rglob("*.jsonl") for _ in open(f))
+        logged = sum(1 for f in (home / "monitoring" / "predictions").rglob("*.jsonl") for _ in open(f))
         off, on = results["log_off"]["service_latency_ms"], results["log_on"]["service_latency_ms"]
         summary = {
             "rate": args.rate, "duration_s": args.duration, "rows_per_request": args.rows,

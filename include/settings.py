@@ -51,19 +51,20 @@ class Settings:
         return self.home / "serving"
 
     @property
+    def monitoring_dir(self) -> Path:
+        """What the model server and the monitoring DAGs share (one volume in the production stack):
+        the prediction log, outcomes, and ``latest/<model>.json``, the figures the server exports."""
+        return self.home / "monitoring"
+
+    @property
     def predictions_dir(self) -> Path:
         """Every served prediction, hourly JSON-lines files per model (include/monitoring/prediction_log.py)."""
-        return self.serving_dir / "predictions"
+        return self.monitoring_dir / "predictions"
 
     @property
     def outcomes_dir(self) -> Path:
         """Ground truth fed back, joined to predictions on request id."""
-        return self.serving_dir / "outcomes"
-
-    @property
-    def monitoring_dir(self) -> Path:
-        """Monitoring runs' figures; ``latest/<model>.json`` is what the model server exports to Prometheus."""
-        return self.home / "monitoring"
+        return self.monitoring_dir / "outcomes"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -56,3 +56,25 @@ def test_the_reason_travels_from_event_extra():
     events = {retrain_asset("m"): [SimpleNamespace(extra={"reason": "drift in 1 feature(s): wind", "model_version": "3", "source": "m__monitoring/run1"}), SimpleNamespace(extra={})]}
     assert retrain_reason(events) == "m__monitoring/run1: version 3: drift in 1 feature(s): wind"
     assert retrain_reason(None) == "" and retrain_reason({}) == ""
+
+
+def test_an_asset_triggered_training_run_ingests_the_day_before_it_runs(dagbag):
+    """Asset-triggered runs have no data interval: ingest falls back to the day before ``run_after``."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time import macros
+
+    dag = dagbag.dags[MODEL_IDS[0]]
+    ingest = dag.get_task("ingest")
+    env = dag.get_template_env()
+    run_after = datetime(2026, 6, 3, 4, 5, tzinfo=timezone.utc)
+    asset_run = {"data_interval_start": None, "data_interval_end": None, "dag_run": SimpleNamespace(run_after=run_after), "macros": macros}
+    scheduled = {**asset_run, "data_interval_start": datetime(2026, 6, 1, tzinfo=timezone.utc), "data_interval_end": datetime(2026, 6, 2, tzinfo=timezone.utc)}
+
+    def render(field, context):
+        return env.from_string(getattr(ingest, field)).render(**context)
+
+    # The DAG renders native objects: the operator gets datetimes, which as_day() turns into UTC days.
+    assert (render("interval_start", asset_run), render("interval_end", asset_run)) == (datetime(2026, 6, 2, 4, 5, tzinfo=timezone.utc), run_after)
+    assert render("interval_start", scheduled) == datetime(2026, 6, 1, tzinfo=timezone.utc)

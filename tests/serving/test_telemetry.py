@@ -65,14 +65,14 @@ def test_metrics_log_and_outcomes(server, registered_home):
     assert metric(after, "ct_serving_model_version", model=name) == float(version)
     assert f'ct_serving_model_info{{model="{name}",run_id=' in after and f'version="{version}"' in after
 
-    records = poll_records(home / "serving" / "predictions", name, "client-id-1", 3)
+    records = poll_records(home / "monitoring" / "predictions", name, "client-id-1", 3)
     assert [r["row"] for r in records] == [0, 1, 2] and {r["version"] for r in records} == {version}
     assert records[0]["features"] == {"temp_min": 8.3, "precipitation": 3.8, "wind": 4.7, "weather": "fog"}
     assert records[0]["prediction"] == ok.json()["predictions"][0]
 
     fed = requests.post(f"{server.url}/models/{name}/outcomes", json={"outcomes": [{"request_id": "client-id-1", "row": 2, "actual": 12.5}]}, headers=server.auth, timeout=10)
     assert fed.status_code == 200 and fed.json()["recorded"] == 1
-    assert [(o["request_id"], o["row"], o["actual"]) for o in read_records(home / "serving" / "outcomes", name, 0, 4e9)] == [("client-id-1", 2, 12.5)]
+    assert [(o["request_id"], o["row"], o["actual"]) for o in read_records(home / "monitoring" / "outcomes", name, 0, 4e9)] == [("client-id-1", 2, 12.5)]
     refused = requests.post(f"{server.url}/models/{name}/outcomes", json={"outcomes": [{"row": 2}]}, headers=server.auth, timeout=10)
     assert refused.status_code == 422 and "outcome #0" in refused.json()["message"]
     assert requests.post(f"{server.url}/models/{name}/outcomes", json={"outcomes": []}, timeout=10).status_code == 401
