@@ -50,6 +50,22 @@ class Settings:
     def serving_dir(self) -> Path:
         return self.home / "serving"
 
+    @property
+    def monitoring_dir(self) -> Path:
+        """What the model server and the monitoring DAGs share (one volume in the production stack):
+        the prediction log, outcomes, and ``latest/<model>.json``, the figures the server exports."""
+        return self.home / "monitoring"
+
+    @property
+    def predictions_dir(self) -> Path:
+        """Every served prediction, hourly JSON-lines files per model (include/monitoring/prediction_log.py)."""
+        return self.monitoring_dir / "predictions"
+
+    @property
+    def outcomes_dir(self) -> Path:
+        """Ground truth fed back, joined to predictions on request id."""
+        return self.monitoring_dir / "outcomes"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ

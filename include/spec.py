@@ -161,6 +161,26 @@ class Deploy(_Strict):
     health_timeout_s: float = Field(120, gt=0, description="docker: how long a new container may take to become healthy")
 
 
+class DriftThresholds(_Strict):
+    """When a feature counts as drifted (include/monitoring/drift.py): significant AND large enough."""
+
+    p_value: float = Field(0.01, gt=0, lt=1, description="a test's p-value below this is significant")
+    min_statistic: float = Field(0.1, ge=0, le=1, description="and its effect (KS D, Cramér's V) at least this")
+    max_drifted_features: int = Field(0, ge=0, description="retrain when more features than this drift")
+
+
+class Monitoring(_Strict):
+    """The ``<model>__monitoring`` DAG: live inputs vs the champion's training data, live quality."""
+
+    enabled: bool = True
+    schedule: str = "@hourly"
+    window_hours: int = Field(24, ge=1, description="live predictions compared, counted back from the run's interval end")
+    min_rows: int = Field(50, ge=1, description="fewer live rows: drift is reported but never triggers retraining")
+    drift: DriftThresholds = DriftThresholds()
+    quality: dict[str, Bound] = Field(default_factory=dict, description="bounds on live quality; empty means evaluation.thresholds")
+    min_outcomes: int = Field(30, ge=1, description="fewer outcomes: live quality is reported but never triggers retraining")
+
+
 class ModelSpec(_Strict):
     """Everything that defines one model's continuous-training pipeline."""
 
@@ -178,6 +198,7 @@ class ModelSpec(_Strict):
     evaluation: Evaluation
     expectations: Expectations
     deploy: Deploy = Deploy()
+    monitoring: Monitoring = Monitoring()
     tags: list[str] = []
 
     @field_validator("name")
@@ -216,9 +237,16 @@ class ModelSpec(_Strict):
             unknown = [c for c in slices.by if c not in self.features.categorical]
             if unknown:
                 problems.append(f"evaluation.slices.by: {unknown} must be categorical features {self.features.categorical}")
+        unknown_quality = [m for m in self.monitoring.quality if m not in self.evaluation.metrics]
+        if unknown_quality:
+            problems.append(f"monitoring.quality: {unknown_quality} must be listed in evaluation.metrics {self.evaluation.metrics}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def live_quality_thresholds(self) -> dict[str, Bound]:
+        return dict(self.monitoring.quality or self.evaluation.thresholds)
 
     @property
     def higher_is_better(self) -> bool:

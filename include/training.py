@@ -95,6 +95,8 @@ def train_and_register(
         "validation_report": lineage.get("validation_report", ""),
         "owner": spec.owner.team,
     }
+    if lineage.get("retrain_reason"):  # set when the monitoring DAG triggered this run (drift, live quality)
+        version_tags["retrain_reason"] = lineage["retrain_reason"][:5000]
     registry.ensure_registered_model(spec.name, spec.description, {"owner": spec.owner.team, "task": spec.task})
     experiment_id = registry.experiment_id(spec.name)
     with mlflow.start_run(experiment_id=experiment_id, run_name=lineage.get("run_id") or "manual") as run:

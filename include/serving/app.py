@@ -8,6 +8,11 @@ Routes:
                                         instances, inputs as JSON, or CSV), answered with the
                                         X-Model-Name and X-Model-Version headers; needs
                                         'Authorization: Bearer <CT_SERVING_TOKEN>' when that is set
+                                        and X-Request-Id (each row is logged under it)
+  POST /models/{name}/outcomes          ground truth joined on request id: {"outcomes": [{"request_id":
+                                        "...", "row": 0, "actual": 14.2}]}; same token as predictions
+  GET  /metrics                         Prometheus: requests, errors, latency, predictions, served
+                                        version, and the drift figures of the latest monitoring run
   POST /admin/models/{name}/deploy      {"version": "3"}: load and swap; needs the admin token
                                         (CT_SERVING_ADMIN_TOKEN), and refuses (503) when none is set
 
@@ -21,6 +26,10 @@ message saying what was expected and what was found, never a 5xx.
 import asyncio
 import io
 import logging
+import re
+import time
+import uuid
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -30,12 +39,21 @@ from include.serving.config import ServingConfig
 from include.serving.guards import bearer_matches, read_bounded_body
 from include.serving.scoring_request import BadScoringRequest, SignatureRows, to_frame
 from include.serving.store import ModelStore, ServedModel
+from include.serving.telemetry import ServingTelemetry
 
 log = logging.getLogger(__name__)
 
 
 class DeployRequest(BaseModel):
     version: str
+
+
+class OutcomesRequest(BaseModel):
+    outcomes: list
+
+
+# A caller's own request id is kept when it is a plain token (it ends up in file names and logs).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 def registry_loader(tracking_uri: str):
@@ -53,9 +71,22 @@ def registry_loader(tracking_uri: str):
     return load
 
 
-def create_app(store: ModelStore, config: ServingConfig | None = None) -> FastAPI:
+def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry: ServingTelemetry | None = None, prediction_log=None, outcomes_dir=None) -> FastAPI:
+    """``prediction_log`` (a ``PredictionLog``) records every scored row; ``outcomes_dir`` takes ground truth."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
     config = config or ServingConfig()
-    app = FastAPI(title="CT platform model server")
+    telemetry = telemetry or ServingTelemetry()
+    for served in store.all().values():
+        telemetry.served(served.name, served.version, served.run_id)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        if prediction_log is not None:
+            await asyncio.to_thread(prediction_log.close)  # what is queued reaches the disk
+
+    app = FastAPI(title="CT platform model server", lifespan=lifespan)
     validators: dict[tuple[str, str], SignatureRows | None] = {}
 
     def served_or_404(name: str) -> ServedModel:
@@ -84,25 +115,63 @@ def create_app(store: ModelStore, config: ServingConfig | None = None) -> FastAP
         served_or_404(name)
         return Response(content="\n", media_type="application/json")
 
-    @app.post("/models/{name}/invocations")
-    async def invoke(name: str, request: Request, authorization: str | None = Header(default=None)):
+    def unauthenticated(authorization: str | None) -> JSONResponse | None:
         if config.predict_token and not bearer_matches(authorization, config.predict_token, config.admin_token):
             return JSONResponse(
                 {"error_code": "UNAUTHENTICATED", "message": "a prediction token is required", "expected": "Authorization: Bearer <CT_SERVING_TOKEN>",
                  "found": "a wrong token" if authorization else "no Authorization header"},
                 status_code=401, headers={"WWW-Authenticate": "Bearer"},
             )
+        return None
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/models/{name}/invocations")
+    async def invoke(name: str, request: Request, authorization: str | None = Header(default=None)):
+        started = time.perf_counter()
+        refused = unauthenticated(authorization)
+        if refused is not None:
+            telemetry.requests.labels(model=name, status="401").inc()
+            telemetry.errors.labels(model=name, kind="unauthenticated").inc()
+            return refused
         served = served_or_404(name)
-        headers = {"X-Model-Name": served.name, "X-Model-Version": served.version}
+        given = request.headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        headers = {"X-Model-Name": served.name, "X-Model-Version": served.version, "X-Request-Id": request_id}
         try:
             body = await read_bounded_body(request, config.max_body_bytes, config.body_timeout_s)
-            status, payload, media_type = await asyncio.to_thread(score, served, validator_for(served), body, request.headers.get("content-type", "application/json"))
+            status, payload, media_type, rows, predictions = await asyncio.to_thread(score_rows, served, validator_for(served), body, request.headers.get("content-type", "application/json"))
         except BadScoringRequest as bad:
             log.info("refused a request to %s: %s %s", name, bad.status, bad.message)
             if bad.status in (408, 413):
                 headers["Connection"] = "close"  # the rest of the body is never read
+            telemetry.requests.labels(model=name, status=str(bad.status)).inc()
+            telemetry.errors.labels(model=name, kind=bad.to_json().get("error_code", str(bad.status))).inc()
             return JSONResponse(bad.to_json(), status_code=bad.status, headers=headers)
+        telemetry.latency.labels(model=name).observe(time.perf_counter() - started)
+        telemetry.requests.labels(model=name, status=str(status)).inc()
+        if predictions is not None:
+            telemetry.predicted(served.name, served.version, predictions)
+            if prediction_log is not None:
+                prediction_log.record(served.name, served.version, request_id, rows, predictions)
         return Response(payload, status_code=status, media_type=media_type, headers=headers)
+
+    @app.post("/models/{name}/outcomes")
+    async def outcomes(name: str, request: OutcomesRequest, authorization: str | None = Header(default=None)):
+        refused = unauthenticated(authorization)
+        if refused is not None:
+            return refused
+        if outcomes_dir is None:
+            raise HTTPException(503, "outcomes are not recorded by this server (no outcomes folder configured)")
+        from include.monitoring.prediction_log import record_outcomes
+
+        try:
+            written = await asyncio.to_thread(record_outcomes, outcomes_dir, name, request.outcomes)
+        except ValueError as bad:
+            return JSONResponse({"error_code": "BAD_REQUEST", "message": str(bad)}, status_code=422)
+        return {"model": name, "recorded": written}
 
     @app.post("/admin/models/{name}/deploy")
     async def deploy(name: str, request: DeployRequest, authorization: str | None = Header(default=None)):
@@ -114,6 +183,7 @@ def create_app(store: ModelStore, config: ServingConfig | None = None) -> FastAP
             served = await asyncio.to_thread(store.deploy, name, request.version)
         except Exception as exc:
             return JSONResponse({"error": f"cannot load {name} version {request.version}: {type(exc).__name__}: {exc}"}, status_code=422)
+        telemetry.served(served.name, served.version, served.run_id)
         return served.describe()
 
     return app
@@ -121,6 +191,12 @@ def create_app(store: ModelStore, config: ServingConfig | None = None) -> FastAP
 
 def score(served: ServedModel, rows: SignatureRows | None, body: bytes, content_type: str) -> tuple[int, str, str]:
     """Parse, validate and predict (in a worker thread); raises BadScoringRequest for a bad request."""
+    return score_rows(served, rows, body, content_type)[:3]
+
+
+def score_rows(served: ServedModel, rows: SignatureRows | None, body: bytes, content_type: str) -> tuple[int, str, str, list | None, list | None]:
+    """``score`` plus the validated rows and the predictions as lists, for the prediction log
+    (both None when the signature is one that MLflow parses itself)."""
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc.scoring_server import invocations, predictions_to_json
 
@@ -130,7 +206,7 @@ def score(served: ServedModel, rows: SignatureRows | None, body: bytes, content_
             result = invocations(body, content_type, served.model, served.model.metadata.get_input_schema())
         except MlflowException as exc:
             raise BadScoringRequest(400, exc.message[:2000], "input matching the model's signature", "see message") from None
-        return result.status, result.response, result.mimetype
+        return result.status, result.response, result.mimetype, None, None
     if mime_type == "application/json":
         records = rows.parse_json(body)
     elif mime_type == "text/csv":
@@ -145,7 +221,18 @@ def score(served: ServedModel, rows: SignatureRows | None, body: bytes, content_
         raise BadScoringRequest(422, f"the model could not score these rows: {type(exc).__name__}: {message[:500]}", rows.expected(), f"{len(records)} rows") from None
     out = io.StringIO()
     predictions_to_json(predictions, out)
-    return 200, out.getvalue(), "application/json"
+    return 200, out.getvalue(), "application/json", records, _as_list(predictions)
+
+
+def _as_list(predictions) -> list:
+    import numpy as np
+
+    if hasattr(predictions, "to_numpy"):
+        predictions = predictions.to_numpy()
+    values = np.asarray(predictions)
+    if values.ndim > 1:
+        values = values[:, 0] if values.shape[1] == 1 else values.tolist()
+    return list(values.tolist()) if hasattr(values, "tolist") else list(values)
 
 
 def baked_model_loader(model_dir: str, run_id: str | None):
@@ -179,7 +266,18 @@ def build_app_from_env():
 
     from include.settings import Settings
 
+    from include.monitoring.prediction_log import PredictionLog
+
     settings = Settings.from_env()
     store = ModelStore(registry_loader(settings.mlflow_tracking_uri), settings.serving_dir / "deployed.json")
     store.restore()
-    return create_app(store, ServingConfig.from_env())
+    config = ServingConfig.from_env()
+    telemetry = ServingTelemetry(drift_dir=settings.monitoring_dir / "latest")
+    predictions = None
+    if config.prediction_log:
+        predictions = PredictionLog(
+            settings.predictions_dir,
+            on_write=lambda model, n: telemetry.log_written.labels(model=model).inc(n),
+            on_drop=lambda model, n: telemetry.log_dropped.labels(model=model).inc(n),
+        )
+    return create_app(store, config, telemetry, predictions, settings.outcomes_dir)

@@ -19,6 +19,7 @@ class ServingConfig:
     body_timeout_s: float = 10.0  # CT_SERVING_BODY_TIMEOUT_S: a body still arriving after this gets 408
     header_timeout_s: float = 10.0  # CT_SERVING_HEADER_TIMEOUT_S: headers still arriving after this get 408
     keep_alive_s: int = 5  # CT_SERVING_KEEP_ALIVE_S: idle keep-alive connections are closed after this
+    prediction_log: bool = True  # CT_SERVING_PREDICTION_LOG=off: no prediction log (drift monitoring then sees nothing)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServingConfig":
@@ -37,6 +38,14 @@ class ServingConfig:
                 raise ValueError(f"{name} must be a positive {kind.__name__}, found {raw!r}")
             return value
 
+        def switch(name: str, default: bool) -> bool:
+            raw = (env.get(name) or "").strip().lower()
+            if raw == "":
+                return default
+            if raw not in ("on", "off"):
+                raise ValueError(f"{name} must be 'on' or 'off', found {env.get(name)!r}")
+            return raw == "on"
+
         return cls(
             admin_token=env.get("CT_SERVING_ADMIN_TOKEN") or None,
             predict_token=env.get("CT_SERVING_TOKEN") or None,
@@ -45,4 +54,5 @@ class ServingConfig:
             body_timeout_s=positive("CT_SERVING_BODY_TIMEOUT_S", defaults.body_timeout_s, float),
             header_timeout_s=positive("CT_SERVING_HEADER_TIMEOUT_S", defaults.header_timeout_s, float),
             keep_alive_s=positive("CT_SERVING_KEEP_ALIVE_S", defaults.keep_alive_s, int),
+            prediction_log=switch("CT_SERVING_PREDICTION_LOG", defaults.prediction_log),
         )

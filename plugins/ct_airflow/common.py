@@ -33,9 +33,18 @@ def run_key(context) -> str:
 
 
 def lineage(context) -> dict:
+    import logging
+
+    from ct_airflow.assets import retrain_reason
     from include.lineage import git_commit
 
-    return {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit()}
+    found = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit()}
+    # A run the monitoring DAG asked for carries its reason onto the MLflow run and the version.
+    reason = retrain_reason(context.get("triggering_asset_events"))
+    if reason:
+        logging.getLogger(__name__).warning("Retraining requested by an asset event: %s", reason)
+        found["retrain_reason"] = reason
+    return found
 
 
 @contextlib.contextmanager

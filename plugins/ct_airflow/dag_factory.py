@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from airflow.sdk import DAG, BaseOperator, CronDataIntervalTimetable, Param, XComArg
+from airflow.sdk import DAG, AssetOrTimeSchedule, BaseOperator, CronDataIntervalTimetable, Param, XComArg
+
+from ct_airflow.assets import retrain_asset
 
 from ct_airflow.operators.deploy import DeployModelOperator
 from ct_airflow.operators.dvc import DvcVersionOperator
@@ -61,7 +63,8 @@ def build_dag(path: Path) -> DAG:
         dag_id=spec.name,
         description=spec.description,
         doc_md=_doc(spec, path),
-        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
+        # Nightly, or when <model>__monitoring asks for retraining (drift, live quality).
+        schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable(spec.schedule, timezone="UTC"), assets=[retrain_asset(spec.name)]),
         start_date=start,
         catchup=False,
         max_active_runs=1,
@@ -72,7 +75,12 @@ def build_dag(path: Path) -> DAG:
             "force_retrain": Param(False, type="boolean", title="Force retraining", description="Train even if a model with the same data, config and code is registered."),
         },
     ) as dag:
-        ingest = IngestOperator(task_id="ingest", spec_path=spec_path, doc_md="Reads the data interval from the source into immutable daily partitions and builds the rolling-window snapshot.")
+        ingest = IngestOperator(
+            task_id="ingest", spec_path=spec_path,
+            # An asset-triggered run has no data interval: it ingests the day before it runs.
+            interval_start="{{ data_interval_start or (dag_run.run_after - macros.timedelta(days=1)) }}",
+            interval_end="{{ data_interval_end or dag_run.run_after }}",
+            doc_md="Reads the data interval from the source into immutable daily partitions and builds the rolling-window snapshot.")
         version = DvcVersionOperator(task_id="version_snapshot", snapshot_path=ingest.output["snapshot_path"], doc_md="`dvc add` + `dvc push` of the snapshot; its md5 identifies the training data everywhere.")
         validate = GxValidateOperator(
             task_id="validate", spec_path=spec_path, snapshot_path=ingest.output["snapshot_path"], batch_days=ingest.output["batch_days"],

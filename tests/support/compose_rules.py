@@ -18,9 +18,9 @@ COMPOSE, DOCKERFILE, ENV_EXAMPLE = ROOT / "docker-compose.yaml", ROOT / "Dockerf
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
 AIRFLOW = {"airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
-REQUIRED_SERVICES = AIRFLOW | {"postgres", "redis", "mlflow", "model-server", "prometheus"}
-# The only ports the stack publishes: three UIs and the model endpoint.
-PUBLISHED = {"airflow-apiserver": {8080}, "mlflow": {5000}, "prometheus": {9090}, "model-server": {5001}}
+REQUIRED_SERVICES = AIRFLOW | {"postgres", "redis", "mlflow", "model-server", "prometheus", "grafana"}
+# The only ports the stack publishes: four UIs and the model endpoint.
+PUBLISHED = {"airflow-apiserver": {8080}, "mlflow": {5000}, "prometheus": {9090}, "grafana": {3000}, "model-server": {5001}}
 PLACEHOLDER = "CHANGE_ME"
 # An environment variable that holds a credential (a *_FILE variable holds a path to one).
 SECRET_KEY = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|FERNET_KEY|API_KEY|PRIVATE_KEY|(^|_)AUTH$")
