@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.synthetic import END
 
-STAGES = ["ingest", "version", "validate", "fingerprint", "train", "evaluate", "promote"]
+STAGES = ["ingest", "version", "validate", "fingerprint", "train", "evaluate", "promote", "deploy"]
 
 
 def run(spec_path: Path, stages: list[str], day: date) -> dict:
@@ -101,6 +101,16 @@ def run(spec_path: Path, stages: list[str], day: date) -> dict:
     if "promote" in stages and facts.get("promote"):
         with timed("promote"):
             promote(registry, spec.name, version, report["reason"], "bench")
+    if "deploy" in stages:
+        with timed("deploy"):
+            import os
+
+            from include.deploy import LocalServerTarget, smoke_request
+            from include.registry import CHAMPION, serving_example
+
+            champion = registry.by_alias(spec.name, CHAMPION)
+            target = LocalServerTarget(settings.serving_url, os.environ.get("CT_SERVING_ADMIN_TOKEN"))
+            facts["deploy"] = target.deploy(spec.name, champion.version, smoke_request(serving_example(registry, champion))).action
     timings["total"] = round(time.perf_counter() - started, 3)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     return {"model": spec.name, "seconds": timings, "peak_rss_mib": round(peak_mib, 1), **facts}
