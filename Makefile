@@ -2,6 +2,7 @@
 #   make run     set up and start the platform; returns when the first model is served
 #   make test    the whole test suite
 #   make status  JSON per model;  make stop  stop it;  make clean  wipe all state
+#   make bench   the benchmark (not part of make test; its smoke mode is)
 
 SHELL  := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export CT_HOME ?= $(CURDIR)/.state
 
-.PHONY: install run stop status clean test test-fast lock
+.PHONY: install run stop status clean test test-fast lock bench
 
 install: $(VENV)/.installed
 
@@ -38,6 +39,10 @@ test: install
 # Unit, operator and DAG tests only (seconds, no end-to-end runs).
 test-fast: install
 	$(PY) -m pytest -m "not e2e"
+
+# The benchmark (about 15 minutes on 2 cores): writes reports/bench/ (table, plots, results.json).
+bench: install
+	$(PY) -m bench
 
 # Re-resolve the lock file after changing requirements*.txt.
 lock:

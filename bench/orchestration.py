@@ -1,0 +1,119 @@
+"""Orchestration overhead, the skip path end to end, and time to production.
+
+For each dataset size, two platform homes get the same synthetic data:
+- home ``plain``: the plain pipeline (``bench.plain_pipeline``, no Airflow), every stage and deploy;
+- home ``airflow``: the model's DAG through ``dag.test()`` (``bench.airflow_run``), then the same
+  day again (nothing changed: training skipped).
+Both deploy to one running model server. The first DAG run of a model that has no champion yet is
+also its *time to production*: from the moment the data has landed to the server answering with
+the new version.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bench import synthetic
+from bench.scale import _env
+from bench.serving import _server
+from include.settings import PROJECT_ROOT
+
+
+def shared_registry(work: Path) -> dict[str, str]:
+    """One MLflow store for the whole section, so that the one model server can load every version."""
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "CT_MLFLOW_ARTIFACT_ROOT": str(work / "mlflow-artifacts")}
+
+
+def airflow_env(work: Path, home: Path, models_dir: Path, serving_url: str, token: str) -> dict[str, str]:
+    airflow_home = work / "airflow-home"
+    return {
+        **_env(home),
+        **shared_registry(work),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "CT_MODELS_DIR": str(models_dir),
+        "CT_SERVING_URL": serving_url,
+        "CT_SERVING_ADMIN_TOKEN": token,
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
+
+
+def _run(argv: list[str], env: dict, what: str) -> dict:
+    started = time.perf_counter()
+    out = subprocess.run(argv, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=3600)
+    wall = round(time.perf_counter() - started, 3)
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "wall_s": wall}
+
+
+def _served_version(url: str, model: str) -> str | None:
+    try:
+        response = requests.get(f"{url}/models/{model}", timeout=5)
+        return response.json().get("version") if response.status_code == 200 else None
+    except requests.RequestException:
+        return None
+
+
+def measure_size(work: Path, rows: int, server_url: str, token: str, progress=print) -> dict:
+    name = f"synthetic_{rows}"
+    homes = {kind: work / f"{kind}-{rows}" for kind in ("plain", "airflow")}
+    for home in homes.values():
+        shutil.rmtree(home, ignore_errors=True)
+    # Distinct model names: both homes register in one store and deploy to one server.
+    plain_model = synthetic.create(homes["plain"], rows, name=f"{name}_plain")
+    dag_model = synthetic.create(homes["airflow"], rows, name=name)
+    landed = time.perf_counter()
+    env = airflow_env(work, homes["airflow"], dag_model.spec_path.parent, server_url, token)
+    plain_env = {**env, **_env(homes["plain"]), **shared_registry(work)}
+    day = synthetic.END.isoformat()
+
+    progress(f"orchestration: {rows:,} rows, Airflow DAG run ...")
+    first = _run([sys.executable, "-m", "bench.airflow_run", name, "--day", day], env, "DAG run")
+    answering = _served_version(server_url, name)
+    to_production = round(time.perf_counter() - landed, 3)
+    progress(f"orchestration: {rows:,} rows, unchanged re-run ...")
+    again = _run([sys.executable, "-m", "bench.airflow_run", name, "--day", day], env, "unchanged DAG re-run")
+    progress(f"orchestration: {rows:,} rows, plain pipeline ...")
+    plain = _run([sys.executable, "-m", "bench.plain_pipeline", str(plain_model.spec_path), "--day", day], plain_env, "plain pipeline")
+    return {
+        "rows": rows,
+        "plain_s": plain["wall_s"],
+        "plain_stages": plain["seconds"],
+        "airflow_s": first["wall_s"],
+        "airflow_tasks": first["tasks"],
+        "ratio": round(first["wall_s"] / plain["wall_s"], 2),
+        "skip_run_s": again["wall_s"],
+        "skip_run_tasks": again["tasks"],
+        "time_to_production_s": to_production,
+        "served_version": answering,
+    }
+
+
+def measure(work: Path, sizes: tuple[int, ...], progress=print) -> list[dict]:
+    work.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    server_env = {**_env(work / "model-server"), **shared_registry(work), "CT_SERVING_ADMIN_TOKEN": token}
+    # One metadata database for every DAG run: migrating it is set-up, not part of any figure.
+    migrate_env = airflow_env(work, work / "model-server", work, "", token)
+    Path(migrate_env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    progress("orchestration: airflow db migrate ...")
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=migrate_env, check=True, capture_output=True, timeout=900)
+    rows = []
+    with _server([sys.executable, "-m", "include.serving", "--host", "127.0.0.1"], server_env, work / "model-server.log", "/health") as url:
+        for size in sizes:
+            rows.append(measure_size(work, size, url, token, progress))
+            progress(f"orchestration: {size:,} rows: {json.dumps(rows[-1])}")
+    return rows
