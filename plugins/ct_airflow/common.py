@@ -35,7 +35,13 @@ def run_key(context) -> str:
 def lineage(context) -> dict:
     from include.lineage import git_commit
 
-    return {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit()}
+    interval_end = context.get("data_interval_end")
+    return {
+        "dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit(),
+        "data_interval_end": interval_end.isoformat() if hasattr(interval_end, "isoformat") else str(interval_end or ""),
+        # The same for every try of the task: a retry finds what an earlier, killed try left behind.
+        "training_key": f"{context['dag'].dag_id}/{context['run_id']}",
+    }
 
 
 @contextlib.contextmanager

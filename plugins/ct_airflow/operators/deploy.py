@@ -7,6 +7,7 @@ from airflow.sdk import BaseOperator
 from ct_airflow.common import model_spec
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.hooks.model_server import ModelServerHook
+from ct_airflow.pools import MODEL_SERVING_POOL
 
 
 class DeployModelOperator(BaseOperator):
@@ -21,6 +22,7 @@ class DeployModelOperator(BaseOperator):
     ui_fgcolor = "#ffffff"
 
     def __init__(self, *, spec_path: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, server_conn_id: str = ModelServerHook.default_conn_name, **kwargs):
+        kwargs.setdefault("pool", MODEL_SERVING_POOL)
         super().__init__(**kwargs)
         self.spec_path = spec_path
         self.mlflow_conn_id = mlflow_conn_id
