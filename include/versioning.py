@@ -107,6 +107,8 @@ class DvcWorkspace:
             raise VersioningError(f"cannot version {source}: expected a snapshot file there, found none")
         self.ensure()
         path = self.snapshot_path(model) if model else source
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise VersioningError(f"cannot version {source}: expected a file inside the DVC workspace {self.root}, or the model it is a snapshot of")
         try:
             with self._lock, Repo(str(self.root)) as repo, _dvc_errors() as causes:
                 if path != source:
