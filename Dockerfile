@@ -8,9 +8,7 @@
 # Offline build (the build cannot reach a package index): build every wheel on a machine that can,
 # into ./wheelhouse (same CPU architecture and Python 3.11 as the image), then point pip at it:
 #
-#   grep -v -i -E '^(celery|kombu)==' constraints.txt > /tmp/constraints-image.txt
-#   pip wheel --wheel-dir wheelhouse -r requirements.txt -c /tmp/constraints-image.txt \
-#       <STACK_REQUIREMENTS> <CONSTRAINT_OVERRIDES>          # the values of the two ARGs below
+#   pip wheel --wheel-dir wheelhouse -r requirements.txt -c constraints.txt
 #   docker build --build-arg PIP_FIND_LINKS=/wheelhouse --build-arg BASE_IMAGE=<local base image> .
 #
 # With PIP_FIND_LINKS set, pip runs with --no-index: it installs from the wheelhouse or fails, so an
@@ -26,17 +24,14 @@ FROM ${BASE_IMAGE} AS build
 
 # /wheelhouse (the ./wheelhouse copied below) or a find-links URL; empty: use the package index.
 ARG PIP_FIND_LINKS=""
-# What the stack needs beyond requirements.txt: the Celery executor with its Redis client, and
-# PostgreSQL for Airflow's and MLflow's metadata: psycopg2 for the sync engines, asyncpg for the async
-# engine that Airflow 3.3 also opens (`airflow db migrate` fails without it). Pinned here until they move
-# into a requirements file that `make lock` resolves into constraints.txt (their dependencies are not
-# locked yet).
-ARG STACK_REQUIREMENTS="apache-airflow-providers-celery==3.26.0 apache-airflow-providers-postgres==7.1.1 psycopg2-binary==2.9.13 asyncpg==0.32.0 redis==6.4.0"
-# Versions that replace constraints.txt's: celery 5.7 dropped `celery.backends.database.retry`, which
-# the Celery provider 3.26.0 still imports, so no worker starts with constraints.txt's celery==5.7.0.
-# The image installs with constraints.txt minus the packages named here, plus these pins. Empty this
-# once constraints.txt itself pins them.
-ARG CONSTRAINT_OVERRIDES="celery==5.6.3 kombu==5.6.2"
+# requirements.txt already holds the stack's packages (Celery provider with Redis, PostgreSQL drivers for
+# the sync and async engines) and constraints.txt locks them, celery/kombu included (5.6: celery 5.7
+# dropped `celery.backends.database.retry`, which the Celery provider 3.26.0 imports).
+# STACK_REQUIREMENTS: extra packages to install on top (pip requirement specifiers); empty by default.
+ARG STACK_REQUIREMENTS=""
+# CONSTRAINT_OVERRIDES: pins that replace constraints.txt's for the same packages (e.g. to try a newer
+# celery in an image without re-locking); empty by default.
+ARG CONSTRAINT_OVERRIDES=""
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1

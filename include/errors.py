@@ -60,3 +60,7 @@ class QualityGateError(PlatformError):
 
 class DeployError(PlatformError):
     """A model version could not be made to serve (health or smoke check failed)."""
+
+
+class PromotionSupersededError(PlatformError):
+    """The champion moved between evaluation and promotion (another run promoted first): a verdict, not retried."""

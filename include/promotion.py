@@ -9,13 +9,40 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from include.errors import PromotionSupersededError
 from include.registry import CHAMPION, PREVIOUS, Registry
 
+NO_CHAMPION = "none"
+# expected_champion when the caller compared against nothing in particular (a manual promotion).
+ANY_CHAMPION = "any"
 
-def promote(registry: Registry, name: str, version: str, reason: str, promoted_by: str, airflow_run_id: str = "") -> dict:
+
+def _as_version(value) -> str:
+    """An XCom'd champion version: None (no champion at evaluation) arrives as None, "None" or ""."""
+    return NO_CHAMPION if value in (None, "", "None", "none") else str(value)
+
+
+def promote(
+    registry: Registry, name: str, version: str, reason: str, promoted_by: str, airflow_run_id: str = "", expected_champion=ANY_CHAMPION,
+) -> dict:
+    """Move ``champion`` to ``version``; with ``expected_champion`` only if the champion is still that one.
+
+    The challenger was judged against the champion of its evaluation. If another run (a backfill, a
+    concurrent nightly) promoted in between, that verdict is stale: refuse, tag the challenger
+    ``promotion_superseded`` and leave the aliases alone.
+    """
     current = registry.by_alias(name, CHAMPION)
     if current is not None and current.version == str(version):
         return {"model": name, "champion": str(version), "previous": None, "action": "already champion"}
+    found = current.version if current else NO_CHAMPION
+    if expected_champion != ANY_CHAMPION and found != _as_version(expected_champion):
+        message = (
+            f"{name} version {version} was evaluated against champion {_as_version(expected_champion)}, "
+            f"but the champion is now {found} (promoted by {(current.tags.get('promotion_airflow_run_id') if current else None) or 'another run'}): "
+            "not promoting on a stale comparison; the next run compares against the new champion"
+        )
+        registry.tag_version(name, version, {"promotion_superseded": found, "promotion_superseded_reason": message})
+        raise PromotionSupersededError(message)
     registry.tag_version(
         name,
         version,

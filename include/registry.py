@@ -111,6 +111,15 @@ class Registry:
         refs = [ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags)) for mv in found]
         return sorted(refs, key=lambda r: int(r.version), reverse=True)
 
+    def versions_tagged(self, name: str, key: str, value: str) -> list[ModelRef]:
+        """Versions whose tag ``key`` equals ``value``, newest first."""
+        found = self.client.search_model_versions(f"name = '{name}' and tags.{key} = '{value}'")
+        refs = [ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags)) for mv in found]
+        return sorted(refs, key=lambda r: int(r.version), reverse=True)
+
+    def delete_version(self, name: str, version: str) -> None:
+        self.client.delete_model_version(name, str(version))
+
     def set_alias(self, name: str, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))
 

@@ -35,6 +35,11 @@ class Settings:
         return self.home / "sources"
 
     @property
+    def staging_dir(self) -> Path:
+        """Per-run training snapshots (``<model>/<run>.parquet``): concurrent runs never share one file."""
+        return self.home / "staging"
+
+    @property
     def dvc_workspace(self) -> Path:
         return self.home / "dvc"
 

@@ -18,6 +18,7 @@ from include.evaluation import compute_metrics
 from include.preprocessing import build_pipeline, features_and_target, split_holdout
 from include.registry import CHALLENGER, Registry
 from include.spec import ModelSpec
+from include.training_recovery import COMPLETE_TAG, TRAINING_KEY, resume_or_clean
 
 # Trusted when loading skops files: only types from these packages (never arbitrary code).
 TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
@@ -79,10 +80,6 @@ def train_and_register(
     train, holdout = split_holdout(snapshot, spec.source.date_column, spec.evaluation.holdout_fraction)
     x_train, y_train = features_and_target(train, spec)
     x_holdout, y_holdout = features_and_target(holdout, spec)
-    model = build_pipeline(spec)
-    model.fit(x_train, y_train)
-    train_metrics = compute_metrics(spec.evaluation.metrics, y_train, model.predict(x_train))
-    holdout_metrics = compute_metrics(spec.evaluation.metrics, y_holdout, model.predict(x_holdout))
 
     libraries = fingerprint["parts"]["libraries"]
     version_tags = {
@@ -94,12 +91,28 @@ def train_and_register(
         "airflow_run_id": lineage.get("run_id", ""),
         "validation_report": lineage.get("validation_report", ""),
         "owner": spec.owner.team,
+        "data_interval_end": lineage.get("data_interval_end", ""),
     }
     if lineage.get("retrain_reason"):  # set when the monitoring DAG triggered this run (drift, live quality)
         version_tags["retrain_reason"] = lineage["retrain_reason"][:5000]
+    key = lineage.get(TRAINING_KEY, "")
+    if key:
+        version_tags[TRAINING_KEY] = key
     registry.ensure_registered_model(spec.name, spec.description, {"owner": spec.owner.team, "task": spec.task})
     experiment_id = registry.experiment_id(spec.name)
+    done = resume_or_clean(registry, spec.name, experiment_id, key) if key else None
+    if done is not None:
+        # An earlier try of this Airflow run completed the version and died before returning.
+        registry.set_alias(spec.name, CHALLENGER, done["version"])
+        metrics = registry.client.get_run(done["run_id"]).data.metrics
+        holdout = {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}
+        return TrainingResult(done["version"], done["run_id"], len(train), len(x_holdout), holdout)
+    # The fit happens inside the run: a try killed mid-fit leaves a RUNNING run the next try closes.
     with mlflow.start_run(experiment_id=experiment_id, run_name=lineage.get("run_id") or "manual") as run:
+        model = build_pipeline(spec)
+        model.fit(x_train, y_train)
+        train_metrics = compute_metrics(spec.evaluation.metrics, y_train, model.predict(x_train))
+        holdout_metrics = compute_metrics(spec.evaluation.metrics, y_holdout, model.predict(x_holdout))
         mlflow.set_tags({**version_tags, **{f"lib.{k}": v for k, v in libraries.items()}, "code_sha256": fingerprint["parts"]["code_sha256"]})
         mlflow.log_params(
             {
@@ -128,5 +141,7 @@ def train_and_register(
             skops_trusted_types=trusted_types(model),
         )
     mv = mlflow.register_model(info.model_uri, spec.name, tags={**version_tags, "run_id": run.info.run_id})
+    # Complete before any alias points at it: a try killed before this line leaves a version the retry deletes.
+    registry.tag_version(spec.name, mv.version, {COMPLETE_TAG: "true"})
     registry.set_alias(spec.name, CHALLENGER, mv.version)
     return TrainingResult(str(mv.version), run.info.run_id, len(train), len(holdout), holdout_metrics)

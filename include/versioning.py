@@ -94,16 +94,28 @@ class DvcWorkspace:
                 except OSError as exc:
                     raise VersioningError(f"the DVC remote {self.remote_url} cannot be reached or created: {exc.strerror} (errno {exc.errno})") from exc
 
-    def track(self, path: Path) -> SnapshotVersion:
-        """``dvc add`` + ``dvc push`` one file; returns its md5 (identical bytes: no-op)."""
+    def track(self, path: Path, model: str | None = None) -> SnapshotVersion:
+        """``dvc add`` + ``dvc push`` one file; returns its md5 (identical bytes: no-op).
+
+        With ``model``, ``path`` is a run's staging snapshot: it is copied to the model's file in
+        the workspace under the lock, so two runs of one model never version each other's bytes.
+        """
         from dvc.repo import Repo
 
-        path = Path(path)
-        if not path.is_file():
-            raise VersioningError(f"cannot version {path}: expected a snapshot file there, found none")
+        source = Path(path)
+        if not source.is_file():
+            raise VersioningError(f"cannot version {source}: expected a snapshot file there, found none")
         self.ensure()
+        path = self.snapshot_path(model) if model else source
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise VersioningError(f"cannot version {source}: expected a file inside the DVC workspace {self.root}, or the model it is a snapshot of")
         try:
             with self._lock, Repo(str(self.root)) as repo, _dvc_errors() as causes:
+                if path != source:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f".{path.name}.tmp")
+                    shutil.copyfile(source, tmp)
+                    os.replace(tmp, path)
                 (stage,) = repo.add(str(path))
                 out = stage.outs[0]
                 repo.push()

@@ -227,6 +227,8 @@ def start() -> None:
     subprocess.run([sys.executable, "-m", "include.demo_data"], cwd=ROOT, check=True)
     say("migrating the Airflow metadata database")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    # Tasks in a pool that does not exist are never scheduled.
+    subprocess.run([sys.executable, "-m", "ct_airflow.pools"], cwd=ROOT, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL)
 
     airflow = [sys.executable, "-m", "airflow"]
     processes.start("mlflow", [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", settings.mlflow_tracking_uri,

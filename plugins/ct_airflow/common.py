@@ -38,7 +38,13 @@ def lineage(context) -> dict:
     from ct_airflow.assets import retrain_reason
     from include.lineage import git_commit
 
-    found = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit()}
+    interval_end = context.get("data_interval_end")
+    found = {
+        "dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit(),
+        "data_interval_end": interval_end.isoformat() if hasattr(interval_end, "isoformat") else str(interval_end or ""),
+        # The same for every try of the task: a retry finds what an earlier, killed try left behind.
+        "training_key": f"{context['dag'].dag_id}/{context['run_id']}",
+    }
     # A run the monitoring DAG asked for carries its reason onto the MLflow run and the version.
     reason = retrain_reason(context.get("triggering_asset_events"))
     if reason:

@@ -26,6 +26,17 @@ from include.spec import ModelSpec, discover_specs, load_spec
 DEFAULT_RETRIES = 2
 
 
+def retry_delay() -> timedelta:
+    """Seconds before a failed task retries (``CT_TASK_RETRY_DELAY_S``, default 30): a fault's retry, e.g. after a worker died."""
+    import os
+
+    raw = os.environ.get("CT_TASK_RETRY_DELAY_S", "30")
+    try:
+        return timedelta(seconds=float(raw))
+    except ValueError:
+        raise SpecError(f"CT_TASK_RETRY_DELAY_S: expected a number of seconds, found {raw!r}") from None
+
+
 def _bound(metric: str, bound) -> str:
     parts = [f"≥ {bound.min}" if bound.min is not None else "", f"≤ {bound.max}" if bound.max is not None else ""]
     return f"{metric} {' and '.join(p for p in parts if p)}"
@@ -70,7 +81,7 @@ def build_dag(path: Path) -> DAG:
         max_active_runs=1,
         render_template_as_native_obj=True,
         tags=sorted({"continuous-training", f"team:{spec.owner.team}", spec.task, *spec.tags}),
-        default_args={"owner": spec.owner.team, "retries": DEFAULT_RETRIES, "retry_delay": timedelta(seconds=30)},
+        default_args={"owner": spec.owner.team, "retries": DEFAULT_RETRIES, "retry_delay": retry_delay()},
         params={
             "force_retrain": Param(False, type="boolean", title="Force retraining", description="Train even if a model with the same data, config and code is registered."),
         },
@@ -81,7 +92,7 @@ def build_dag(path: Path) -> DAG:
             interval_start="{{ data_interval_start or (dag_run.run_after - macros.timedelta(days=1)) }}",
             interval_end="{{ data_interval_end or dag_run.run_after }}",
             doc_md="Reads the data interval from the source into immutable daily partitions and builds the rolling-window snapshot.")
-        version = DvcVersionOperator(task_id="version_snapshot", snapshot_path=ingest.output["snapshot_path"], doc_md="`dvc add` + `dvc push` of the snapshot; its md5 identifies the training data everywhere.")
+        version = DvcVersionOperator(task_id="version_snapshot", snapshot_path=ingest.output["snapshot_path"], model=spec.name, doc_md="`dvc add` + `dvc push` of the snapshot; its md5 identifies the training data everywhere.")
         validate = GxValidateOperator(
             task_id="validate", spec_path=spec_path, snapshot_path=ingest.output["snapshot_path"], batch_days=ingest.output["batch_days"],
             doc_md="Great Expectations suite from the model spec. On failure the batch is quarantined and nothing downstream runs.",
@@ -101,7 +112,7 @@ def build_dag(path: Path) -> DAG:
         )
         promote = PromoteModelOperator(
             task_id="promote", spec_path=spec_path, challenger_version=evaluate.output["challenger_version"],
-            promote=evaluate.output["promote"], reason=evaluate.output["reason"],
+            promote=evaluate.output["promote"], reason=evaluate.output["reason"], expected_champion=evaluate.output["champion_version"],
             doc_md="Moves the `champion` alias (the former champion becomes `previous`); skipped when the challenger is rejected.",
         )
         deploy = DeployModelOperator(

@@ -7,6 +7,7 @@ PromoteModelOperator then skips it and the champion stays.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 
 import numpy as np
@@ -18,6 +19,8 @@ from ct_airflow.operators.fingerprint import FingerprintBranchOperator
 from ct_airflow.operators.mlflow import EvaluateModelOperator, PromoteModelOperator, TrainModelOperator
 from include.registry import CHALLENGER, CHAMPION
 from tests.operators.conftest import INTERVAL, PENGUINS, SEATTLE, task_context
+
+_RUNS = itertools.count()
 
 
 def variant(tmp_path, spec_path: str, old: str, new: str) -> str:
@@ -35,7 +38,8 @@ def train(spec_path: str, version) -> str:
     op = FingerprintBranchOperator(task_id="fingerprint", spec_path=spec_path, data_md5=version.md5, train_task_id="train", skip_to_task_id="deploy", force_retrain=True)
     op.choose_branch(ctx)
     trained = TrainModelOperator(task_id="train", spec_path=spec_path, data_md5=version.md5, data_remote=version.remote, fingerprint=ctx["ti"].xcom["fingerprint"])
-    return trained.execute(task_context())["version"]
+    # Each training is another Airflow run: one run trains once (a retry of it reuses its version).
+    return trained.execute(task_context(run_id=f"train_{next(_RUNS)}"))["version"]
 
 
 def evaluate_and_promote(spec_path: str, version, challenger: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 
 import pytest
@@ -14,6 +15,8 @@ from include.registry import CHALLENGER, CHAMPION, PREVIOUS
 from tests.operators.conftest import PENGUINS, task_context
 
 MODEL = "penguin_species"
+# Each training is another Airflow run: one run trains once (a retry of it reuses its version).
+_RUNS = itertools.count()
 
 
 def fingerprint(md5: str, force: bool = False):
@@ -23,7 +26,7 @@ def fingerprint(md5: str, force: bool = False):
 
 
 def train(version, fp) -> dict:
-    return TrainModelOperator(task_id="train", spec_path=PENGUINS, data_md5=version.md5, data_remote=version.remote, fingerprint=fp).execute(task_context())
+    return TrainModelOperator(task_id="train", spec_path=PENGUINS, data_md5=version.md5, data_remote=version.remote, fingerprint=fp).execute(task_context(run_id=f"train_{next(_RUNS)}"))
 
 
 def evaluate(version, challenger: str) -> dict:

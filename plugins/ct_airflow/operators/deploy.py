@@ -8,6 +8,7 @@ from ct_airflow.common import model_spec
 from ct_airflow.hooks.docker import DockerEngineHook
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.hooks.model_server import ModelServerHook
+from ct_airflow.pools import MODEL_SERVING_POOL
 
 
 class DeployModelOperator(BaseOperator):
@@ -25,6 +26,7 @@ class DeployModelOperator(BaseOperator):
         self, *, spec_path: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, server_conn_id: str = ModelServerHook.default_conn_name,
         docker_conn_id: str = DockerEngineHook.default_conn_name, **kwargs,
     ):
+        kwargs.setdefault("pool", MODEL_SERVING_POOL)
         super().__init__(**kwargs)
         self.spec_path = spec_path
         self.mlflow_conn_id = mlflow_conn_id

@@ -44,14 +44,15 @@ class IngestOperator(BaseOperator):
         return lambda start, end: sources.read_sql(engine, source.query, source.date_column, start, end, where)
 
     def execute(self, context):
-        from ct_airflow.hooks.dvc import DvcHook
+        from ct_airflow.common import run_key
         from include.errors import SourceDataError, SourceError
         from include.ingest import day_range, ingest_window
         from include.settings import Settings
 
         spec = model_spec(self.spec_path)
         settings = Settings.from_env()
-        snapshot = DvcHook().workspace.snapshot_path(spec.name)
+        # This run's own snapshot: a nightly run and a backfill day of one model may run at once.
+        snapshot = settings.staging_dir / spec.name / f"{run_key(context)}.parquet"
         start, end = as_day(self.interval_start), as_day(self.interval_end)
         self.log.info("Ingesting %s for days [%s, %s) with a %s-day window", spec.name, start, end, spec.window_days)
         try:

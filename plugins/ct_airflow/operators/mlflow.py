@@ -7,6 +7,7 @@ from airflow.sdk import BaseOperator
 from ct_airflow.common import lineage, model_spec, verdicts_are_final
 from ct_airflow.hooks.dvc import DvcHook
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
+from ct_airflow.pools import MODEL_REGISTRY_POOL
 
 
 def _snapshot_by_md5(md5: str):
@@ -72,18 +73,27 @@ class EvaluateModelOperator(BaseOperator):
         report = evaluate_challenger(spec, _snapshot_by_md5(self.data_md5), registry, str(self.challenger_version))
         self.log.info("Challenger %s: %s; champion %s: %s", report["challenger_version"], report["challenger"], report["champion_version"], report["champion"])
         self.log.info("Decision: %s (%s)", "PROMOTE" if report["promote"] else "REJECT", report["reason"])
-        return {"promote": report["promote"], "reason": report["reason"], "challenger_version": report["challenger_version"]}
+        return {
+            "promote": report["promote"], "reason": report["reason"], "challenger_version": report["challenger_version"],
+            # What promote compares against: the champion may move before it runs (compare-and-set).
+            "champion_version": report["champion_version"],
+        }
 
 
 class PromoteModelOperator(BaseOperator):
     """Move ``champion`` to the challenger (former champion -> ``previous``), or skip with the reason."""
 
-    template_fields = ("spec_path", "challenger_version", "promote", "reason")
+    template_fields = ("spec_path", "challenger_version", "promote", "reason", "expected_champion")
     ui_color = "#f4a261"
 
-    def __init__(self, *, spec_path: str, challenger_version: str, promote, reason: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
+    def __init__(
+        self, *, spec_path: str, challenger_version: str, promote, reason: str, expected_champion="any",
+        mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs,
+    ):
+        kwargs.setdefault("pool", MODEL_REGISTRY_POOL)
         super().__init__(**kwargs)
         self.spec_path = spec_path
+        self.expected_champion = expected_champion
         self.challenger_version = challenger_version
         self.promote = promote
         self.reason = reason
@@ -92,16 +102,22 @@ class PromoteModelOperator(BaseOperator):
     def execute(self, context):
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from include.errors import PromotionSupersededError
         from include.promotion import promote
 
         spec = model_spec(self.spec_path)
         if str(self.promote).lower() not in ("true", "1"):
             raise AirflowSkipException(f"Not promoting {spec.name} version {self.challenger_version}: {self.reason}")
         registry = MlflowRegistryHook(self.mlflow_conn_id).registry
-        with verdicts_are_final():
-            result = promote(
-                registry, spec.name, str(self.challenger_version), self.reason,
-                promoted_by=f"airflow:{context['dag'].dag_id}", airflow_run_id=context["run_id"],
-            )
+        try:
+            with verdicts_are_final():
+                result = promote(
+                    registry, spec.name, str(self.challenger_version), self.reason,
+                    promoted_by=f"airflow:{context['dag'].dag_id}", airflow_run_id=context["run_id"],
+                    expected_champion=self.expected_champion,
+                )
+        except PromotionSupersededError as exc:
+            # Not a failure of this run: the champion another run promoted keeps serving (deploy still runs).
+            raise AirflowSkipException(str(exc)) from exc
         self.log.info("%s: champion is now version %s (previous: %s)", spec.name, result["champion"], result["previous"])
         return result
