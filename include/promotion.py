@@ -12,10 +12,32 @@ from datetime import datetime, timezone
 from include.registry import CHAMPION, PREVIOUS, Registry
 
 
-def promote(registry: Registry, name: str, version: str, reason: str, promoted_by: str, airflow_run_id: str = "") -> dict:
+def older_than_champion(current, data_until: str) -> str:
+    """Why a model trained on data up to ``data_until`` must not replace ``current`` ('' if it may).
+
+    A backfill trains yesterday's model after today's: without this guard the last
+    backfilled day would quietly replace a newer champion.
+    """
+    champion_until = (current.tags.get("data_until") or "") if current is not None else ""
+    if data_until and champion_until and data_until < champion_until:
+        return (
+            f"version trained on data up to {data_until} is older than champion version {current.version} (data up to {champion_until}); "
+            "trigger with allow_older_champion to promote it anyway"
+        )
+    return ""
+
+
+def promote(
+    registry: Registry, name: str, version: str, reason: str, promoted_by: str, airflow_run_id: str = "",
+    data_until: str = "", allow_older: bool = False, trigger_reason: str = "",
+) -> dict:
     current = registry.by_alias(name, CHAMPION)
     if current is not None and current.version == str(version):
         return {"model": name, "champion": str(version), "previous": None, "action": "already champion"}
+    why_not = older_than_champion(current, data_until)
+    if why_not and not allow_older:
+        registry.tag_version(name, version, {"promotion_blocked": why_not})
+        return {"model": name, "champion": current.version, "previous": None, "action": "kept newer champion", "why": why_not}
     registry.tag_version(
         name,
         version,
@@ -25,6 +47,8 @@ def promote(registry: Registry, name: str, version: str, reason: str, promoted_b
             "promotion_reason": reason,
             "promotion_airflow_run_id": airflow_run_id,
             "replaced_version": current.version if current else "none",
+            "promotion_trigger_reason": trigger_reason,
+            "promotion_allowed_older": "true" if why_not else "false",
         },
     )
     if current is not None:

@@ -94,6 +94,8 @@ def train_and_register(
         "airflow_run_id": lineage.get("run_id", ""),
         "validation_report": lineage.get("validation_report", ""),
         "owner": spec.owner.team,
+        # Who asked for this run and why (trigger form), and the last day of data it saw.
+        **lineage.get("audit", {}),
     }
     registry.ensure_registered_model(spec.name, spec.description, {"owner": spec.owner.team, "task": spec.task})
     experiment_id = registry.experiment_id(spec.name)
@@ -126,5 +128,7 @@ def train_and_register(
             skops_trusted_types=trusted_types(model),
         )
     mv = mlflow.register_model(info.model_uri, spec.name, tags={**version_tags, "run_id": run.info.run_id})
-    registry.set_alias(spec.name, CHALLENGER, mv.version)
+    if lineage.get("audit", {}).get("dry_run") != "true":
+        # A dry run's version is evaluated but must not look like the next candidate.
+        registry.set_alias(spec.name, CHALLENGER, mv.version)
     return TrainingResult(str(mv.version), run.info.run_id, len(train), len(holdout), holdout_metrics)
