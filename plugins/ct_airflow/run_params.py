@@ -28,8 +28,9 @@ def run_params(spec: ModelSpec) -> dict[str, Param]:
     """Params of one model DAG, in the order the form shows them."""
     allowed = ", ".join(f"`{name}` (default {spec.estimator.params[name]!r})" for name in spec.overrides) or "none"
     return {
+        # Optional: null, so that the form does not insist on it (scheduled runs have none).
         "reason": Param(
-            "", type="string", maxLength=500, title="Reason",
+            None, type=["null", "string"], maxLength=500, title="Reason",
             description="Why you start this run. Recorded on the MLflow run and model version (tag trigger_reason) for the audit trail.",
         ),
         "force_retrain": Param(

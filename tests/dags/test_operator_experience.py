@@ -30,7 +30,7 @@ def test_trigger_form_has_titled_params_with_safe_defaults(dags, dag_id):
         param = params.get_param(name)
         assert param.schema.get("title") and param.description, name
     # Scheduled runs and backfills use the defaults: they change nothing.
-    assert params.validate() == {"reason": "", "force_retrain": False, "dry_run": False, "skip_deploy": False, "allow_older_champion": False, "overrides": {}}
+    assert params.validate() == {"reason": None, "force_retrain": False, "dry_run": False, "skip_deploy": False, "allow_older_champion": False, "overrides": {}}
 
 
 def test_overrides_param_allows_only_what_the_yaml_lists(dags):
