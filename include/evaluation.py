@@ -155,6 +155,7 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
     report = {
         "model": spec.name,
         "challenger_version": challenger.version,
+        "challenger_run_id": challenger.run_id,
         "champion_version": champion.version if champion else None,
         "holdout_rows": len(holdout),
         "holdout_from": str(holdout[spec.source.date_column].min()),

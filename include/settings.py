@@ -23,6 +23,7 @@ class Settings:
     mlflow_artifact_root: str
     dvc_remote_url: str
     serving_url: str
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
 
     @property
     def lake_dir(self) -> Path:
@@ -81,4 +82,6 @@ class Settings:
             mlflow_artifact_root=env.get("CT_MLFLOW_ARTIFACT_ROOT", str(home / "mlflow" / "artifacts")),
             dvc_remote_url=env.get("CT_DVC_REMOTE", str(home / "dvc-remote")),
             serving_url=env.get("CT_SERVING_URL", "http://127.0.0.1:5001"),
+            # What a browser opens for MLflow (extra links); the tracking URI may be a database.
+            mlflow_ui_url=env.get("CT_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/"),
         )

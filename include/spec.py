@@ -181,6 +181,13 @@ class Monitoring(_Strict):
     min_outcomes: int = Field(30, ge=1, description="fewer outcomes: live quality is reported but never triggers retraining")
 
 
+class Alerts(_Strict):
+    """Where the owning team hears about failures and late runs."""
+
+    conn_id: str = Field("ct_alerts", description="Airflow connection: http(s) = a Slack-compatible webhook, smtp/email = mail to owner.email; absent = log only")
+    deadline_minutes: int = Field(180, ge=1, description="alert when a run is not finished this long after it was queued")
+
+
 class ModelSpec(_Strict):
     """Everything that defines one model's continuous-training pipeline."""
 
@@ -199,7 +206,12 @@ class ModelSpec(_Strict):
     expectations: Expectations
     deploy: Deploy = Deploy()
     monitoring: Monitoring = Monitoring()
+    alerts: Alerts = Alerts()
     tags: list[str] = []
+    overrides: list[str] = Field(
+        default_factory=list,
+        description="estimator params an operator may override from the trigger form (each must be in estimator.params)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -240,9 +252,27 @@ class ModelSpec(_Strict):
         unknown_quality = [m for m in self.monitoring.quality if m not in self.evaluation.metrics]
         if unknown_quality:
             problems.append(f"monitoring.quality: {unknown_quality} must be listed in evaluation.metrics {self.evaluation.metrics}")
+        unknown_overrides = [name for name in self.overrides if name not in self.estimator.params]
+        if unknown_overrides:
+            problems.append(f"overrides: {unknown_overrides} must be keys of estimator.params {sorted(self.estimator.params)} (their type comes from there)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def with_overrides(self, overrides: dict | None) -> "ModelSpec":
+        """This spec with trigger-time estimator overrides applied; refuses what the YAML does not allow."""
+        if not overrides:
+            return self
+        refused = sorted(set(overrides) - set(self.overrides))
+        if refused:
+            raise SpecError(f"{self.name}: overrides {refused} are not allowed by the model YAML; allowed: {self.overrides or 'none'} (field 'overrides')")
+        for name, value in overrides.items():
+            default = self.estimator.params[name]
+            # bool is an int in Python: compare exact types, but let an int stand for a float.
+            if not (type(value) is type(default) or (type(default) is float and type(value) is int) or default is None):
+                raise SpecError(f"{self.name}: override {name!r} expects {type(default).__name__} like the YAML's {default!r}, found {value!r}")
+        estimator = self.estimator.model_copy(update={"params": {**self.estimator.params, **overrides}})
+        return self.model_copy(update={"estimator": estimator})
 
     @property
     def live_quality_thresholds(self) -> dict[str, Bound]:

@@ -92,6 +92,8 @@ def train_and_register(
         "validation_report": lineage.get("validation_report", ""),
         "owner": spec.owner.team,
         "data_interval_end": lineage.get("data_interval_end", ""),
+        # Who asked for this run and why (trigger form), and the last day of data it saw.
+        **lineage.get("audit", {}),
     }
     if lineage.get("retrain_reason"):  # set when the monitoring DAG triggered this run (drift, live quality)
         version_tags["retrain_reason"] = lineage["retrain_reason"][:5000]
@@ -143,5 +145,7 @@ def train_and_register(
     mv = mlflow.register_model(info.model_uri, spec.name, tags={**version_tags, "run_id": run.info.run_id})
     # Complete before any alias points at it: a try killed before this line leaves a version the retry deletes.
     registry.tag_version(spec.name, mv.version, {COMPLETE_TAG: "true"})
-    registry.set_alias(spec.name, CHALLENGER, mv.version)
+    if lineage.get("audit", {}).get("dry_run") != "true":
+        # A dry run's version is evaluated but must not look like the next candidate.
+        registry.set_alias(spec.name, CHALLENGER, mv.version)
     return TrainingResult(str(mv.version), run.info.run_id, len(train), len(holdout), holdout_metrics)

@@ -264,7 +264,7 @@ def test_training_config_ignores_what_does_not_change_the_model(tmp_path, spec_p
     "mutate",
     [
         pytest.param(lambda r: r["estimator"]["params"].update(n_estimators=10), id="estimator_param"),
-        pytest.param(lambda r: r["estimator"].update({"class": "sklearn.linear_model.Ridge", "params": {}}), id="estimator_class"),
+        pytest.param(lambda r: (r["estimator"].update({"class": "sklearn.linear_model.Ridge", "params": {}}), r.update(overrides=[])), id="estimator_class"),
         pytest.param(lambda r: r["features"]["numeric"].remove("wind"), id="features"),
         pytest.param(lambda r: r["evaluation"].update(holdout_fraction=0.3), id="holdout_fraction"),
         pytest.param(lambda r: r.update(window_days=30), id="window_days"),

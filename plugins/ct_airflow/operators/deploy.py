@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from airflow.sdk import BaseOperator
 
-from ct_airflow.common import model_spec
+from ct_airflow.common import is_set, model_spec
 from ct_airflow.hooks.docker import DockerEngineHook
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.hooks.model_server import ModelServerHook
+from ct_airflow.links import DriftReportLink, ServedEndpointLink
 from ct_airflow.pools import MODEL_SERVING_POOL
 
 
@@ -18,17 +19,21 @@ class DeployModelOperator(BaseOperator):
     successful run leaves the champion serving.
     """
 
-    template_fields = ("spec_path",)
+    template_fields = ("spec_path", "skip_deploy", "dry_run")
     ui_color = "#2a9d8f"
+    operator_extra_links = (ServedEndpointLink(), DriftReportLink())
     ui_fgcolor = "#ffffff"
 
     def __init__(
-        self, *, spec_path: str, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, server_conn_id: str = ModelServerHook.default_conn_name,
+        self, *, spec_path: str, skip_deploy="{{ params.skip_deploy }}", dry_run="{{ params.dry_run }}",
+        mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, server_conn_id: str = ModelServerHook.default_conn_name,
         docker_conn_id: str = DockerEngineHook.default_conn_name, **kwargs,
     ):
         kwargs.setdefault("pool", MODEL_SERVING_POOL)
         super().__init__(**kwargs)
         self.spec_path = spec_path
+        self.skip_deploy = skip_deploy
+        self.dry_run = dry_run
         self.mlflow_conn_id = mlflow_conn_id
         self.server_conn_id = server_conn_id
         self.docker_conn_id = docker_conn_id
@@ -46,6 +51,8 @@ class DeployModelOperator(BaseOperator):
         from include.registry import CHAMPION, serving_example
 
         spec = model_spec(self.spec_path)
+        if is_set(self.skip_deploy) or is_set(self.dry_run):
+            raise AirflowSkipException(f"{'dry_run' if is_set(self.dry_run) else 'skip_deploy'} is set: the model server of {spec.name} is left as it is")
         registry = MlflowRegistryHook(self.mlflow_conn_id).registry
         champion = registry.by_alias(spec.name, CHAMPION)
         if champion is None:

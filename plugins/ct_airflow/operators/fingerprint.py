@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import BaseBranchOperator
 
-from ct_airflow.common import model_spec
+from ct_airflow.common import model_spec, with_overrides
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 
 
@@ -17,22 +17,23 @@ class FingerprintBranchOperator(BaseBranchOperator):
     Pushes the fingerprint (XCom key ``fingerprint``) for the training task.
     """
 
-    template_fields = ("spec_path", "data_md5", "force_retrain")
+    template_fields = ("spec_path", "data_md5", "force_retrain", "overrides")
     ui_color = "#fff3b0"
 
-    def __init__(self, *, spec_path: str, data_md5: str, train_task_id: str, skip_to_task_id: str, force_retrain="{{ params.force_retrain }}", mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
+    def __init__(self, *, spec_path: str, data_md5: str, train_task_id: str, skip_to_task_id: str, force_retrain="{{ params.force_retrain }}", overrides=None, mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
         super().__init__(**kwargs)
         self.spec_path = spec_path
         self.data_md5 = data_md5
         self.train_task_id = train_task_id
         self.skip_to_task_id = skip_to_task_id
         self.force_retrain = force_retrain
+        self.overrides = overrides
         self.mlflow_conn_id = mlflow_conn_id
 
     def choose_branch(self, context):
         from include.fingerprint import compute_fingerprint
 
-        spec = model_spec(self.spec_path)
+        spec = with_overrides(model_spec(self.spec_path), self.overrides, context)
         fingerprint = compute_fingerprint(self.data_md5, spec.training_config())
         context["ti"].xcom_push(key="fingerprint", value=fingerprint)
         self.log.info("Fingerprint %s from %s", fingerprint["fingerprint"], fingerprint["parts"])
@@ -41,6 +42,8 @@ class FingerprintBranchOperator(BaseBranchOperator):
             return self.train_task_id
         registry = MlflowRegistryHook(self.mlflow_conn_id).registry
         for ref in registry.find_by_fingerprint(spec.name, fingerprint["fingerprint"]):
+            if ref.tags.get("dry_run") == "true":
+                continue  # a dry run's version was never a candidate: it must not stand in for a real training
             loadable, why = registry.is_loadable(ref)
             if loadable:
                 self.log.info(

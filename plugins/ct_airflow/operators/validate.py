@@ -8,6 +8,7 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 
 from ct_airflow.common import model_spec, run_key
+from ct_airflow.links import ValidationReportLink
 
 
 class GxValidateOperator(BaseOperator):
@@ -21,6 +22,7 @@ class GxValidateOperator(BaseOperator):
 
     template_fields = ("spec_path", "snapshot_path", "batch_days")
     ui_color = "#ff6f61"
+    operator_extra_links = (ValidationReportLink(),)
 
     def __init__(self, *, spec_path: str, snapshot_path: str, batch_days, **kwargs):
         super().__init__(multiple_outputs=True, **kwargs)

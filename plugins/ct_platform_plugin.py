@@ -1,0 +1,21 @@
+"""The platform's Airflow plugin: extra links on the model DAG's tasks and the reports app."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from ct_airflow.links import ALL_LINKS, REPORTS_PREFIX
+
+
+def _fastapi_apps() -> list[dict]:
+    try:
+        from ct_airflow.reports_app import create_app
+    except ImportError:  # workers without the API server's packages need no web app
+        return []
+    return [{"app": create_app(), "url_prefix": REPORTS_PREFIX, "name": "CT platform reports"}]
+
+
+class CtPlatformPlugin(AirflowPlugin):
+    name = "ct_platform"
+    operator_extra_links = [link() for link in ALL_LINKS]
+    fastapi_apps = _fastapi_apps()
