@@ -1,14 +1,15 @@
 """A small web app, mounted in the Airflow API server by our plugin, that serves the reports
 the pipeline writes to disk: Great Expectations Data Docs, model cards with their plots, drift reports.
 
-Only files under the reports folder are served; nothing here writes.
+Only files under the reports folder are served; nothing here writes. Every route needs the same
+login as the Airflow UI (its session cookie or a bearer token): reports show data and metrics.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.responses import FileResponse
 
 
@@ -29,7 +30,10 @@ def _inside_reports(relative: str) -> Path:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="CT platform reports", docs_url=None, redoc_url=None)
+    # The API server's own dependency: the UI's session cookie or a bearer JWT, else 401/403.
+    from airflow.api_fastapi.core_api.security import requires_authenticated
+
+    app = FastAPI(title="CT platform reports", docs_url=None, redoc_url=None, dependencies=[Depends(requires_authenticated())])
 
     @app.get("/files/{relative:path}")
     def report_file(relative: str):
@@ -43,9 +47,11 @@ def create_app() -> FastAPI:
 
     @app.get("/drift/{model}")
     def drift_report(model: str):
-        relative = f"{model}/drift/latest.html"
-        if not (_reports_dir() / relative).is_file():
-            raise HTTPException(404, f"{model} has no drift report yet: monitoring writes it to {_reports_dir() / relative}")
-        return FileResponse(_inside_reports(relative))
+        """The newest report of the ``<model>__monitoring`` DAG (include/monitoring/run.py writes one per run)."""
+        folder = _reports_dir() / model / "monitoring"
+        reports = sorted(folder.glob("*.html"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+        if not reports:
+            raise HTTPException(404, f"{model} has no drift report yet: its {model}__monitoring DAG writes them to {folder}")
+        return FileResponse(_inside_reports(str(reports[-1].relative_to(_reports_dir()))))
 
     return app
