@@ -58,7 +58,7 @@ def build_dag(path: Path) -> DAG:
         max_active_runs=1,
         render_template_as_native_obj=True,
         tags=sorted({"continuous-training", f"model:{spec.name}", f"team:{spec.owner.team}", spec.task, *spec.tags}),
-        owner_links={spec.owner.team: f"mailto:{spec.owner.email}"} if spec.owner.email else None,
+        owner_links={spec.owner.team: f"mailto:{spec.owner.email}"} if spec.owner.email else {},
         default_args={"owner": spec.owner.team, "retries": DEFAULT_RETRIES, "retry_delay": retry_delay(), "on_failure_callback": [alert]},
         deadline=run_deadline(spec),
         params=run_params(spec),

@@ -85,6 +85,19 @@ def test_an_invalid_spec_becomes_a_visible_failing_dag(tmp_path):
     assert [t.task_id for t in dag.tasks] == ["invalid_spec"]
 
 
+def test_a_model_whose_owner_has_no_email_still_gets_its_pipeline(tmp_path):
+    """owner.email is optional: without it the DAG has no owner link (Airflow refuses owner_links=None)."""
+    import re
+
+    from ct_airflow.dag_factory import build_all
+
+    text = (MODELS_DIR / "seattle_temp_max.yaml").read_text()
+    (tmp_path / "no_email.yaml").write_text(re.sub(r"(?m)^  email: .*\n", "", text))
+    dag = build_all(models_dir=tmp_path)["no_email"]
+    assert "invalid-spec" not in dag.tags and "train" in dag.task_ids
+    assert not dag.owner_links
+
+
 def test_core_never_imports_airflow():
     offenders = []
     for path in (ROOT / "include").rglob("*.py"):
