@@ -76,10 +76,14 @@ def roc_pr_plots(estimator, x, y_true, out: Path) -> list[Path]:
 def residuals_plot(y_true, y_pred, out: Path) -> Path:
     plt = _pyplot()
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    # A broken challenger may answer NaN (it is rejected for it): plot what can be plotted, say what was left out.
+    finite = np.isfinite(y_true) & np.isfinite(y_pred)
+    left_out = f", {int((~finite).sum())} non-finite predictions left out" if not finite.all() else ""
+    y_true, y_pred = y_true[finite], y_pred[finite]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.scatter(y_pred, y_true - y_pred, s=8, alpha=0.6)
     left.axhline(0, color="grey", lw=1)
-    left.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals (holdout)")
+    left.set(xlabel="predicted", ylabel="actual - predicted", title=f"Residuals (holdout{left_out})")
     right.hist(y_true - y_pred, bins=30)
     right.set(xlabel="actual - predicted", title="Residual distribution")
     return _save(fig, out / "residuals.png")

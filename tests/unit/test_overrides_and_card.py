@@ -59,3 +59,13 @@ def test_the_model_card_has_every_section_and_says_who_approved(spec_path):
 
     pending = render_markdown(spec, "3", {}, {**REPORT, "promote": False, "reason": "does not beat the champion"}, [])
     assert "**Rejected**: does not beat the champion" in pending
+
+
+def test_residuals_plot_leaves_out_non_finite_predictions(tmp_path):
+    """A challenger answering NaN is rejected; its report must still be drawn, not crash the evaluation."""
+    import numpy as np
+
+    from include.evaluation_plots import residuals_plot
+
+    path = residuals_plot([1.0, 2.0, 3.0, 4.0], np.array([1.1, np.nan, 2.9, np.inf]), tmp_path)
+    assert path.is_file() and path.stat().st_size > 0

@@ -77,8 +77,11 @@ class EvaluateModelOperator(BaseOperator):
         registry = MlflowRegistryHook(self.mlflow_conn_id).registry
         snapshot = _snapshot_by_md5(self.data_md5)
         report = evaluate_challenger(spec, snapshot, registry, str(self.challenger_version))
-        card = write_evaluation_artifacts(spec, registry, report, snapshot, MlflowRegistryHook.settings().reports_dir)
-        self.log.info("Plots and model card: %s (and the run's artifacts, folder model_card/)", card)
+        try:
+            card = write_evaluation_artifacts(spec, registry, report, snapshot, MlflowRegistryHook.settings().reports_dir)
+            self.log.info("Plots and model card: %s (and the run's artifacts, folder model_card/)", card)
+        except Exception:  # the report explains the verdict; failing to draw it must not change or hide it
+            self.log.warning("Could not write the evaluation plots and model card of %s version %s; the decision stands", spec.name, report["challenger_version"], exc_info=True)
         self.log.info("Challenger %s: %s; champion %s: %s", report["challenger_version"], report["challenger"], report["champion_version"], report["champion"])
         self.log.info("Decision: %s (%s)", "PROMOTE" if report["promote"] else "REJECT", report["reason"])
         return {
