@@ -60,7 +60,8 @@ def audit(context) -> dict[str, str]:
     dag_run = context.get("dag_run")
     return {
         "trigger_reason": str(params.get("reason") or "")[:500],
-        "run_type": str(getattr(dag_run, "run_type", "") or ""),
+        # The enum's value ("backfill", "manual", "scheduled", "asset_triggered"), not its repr.
+        "run_type": str(getattr(getattr(dag_run, "run_type", ""), "value", getattr(dag_run, "run_type", "")) or ""),
         "dry_run": "true" if is_set(params.get("dry_run")) else "false",
         "overrides": json.dumps(params.get("overrides") or {}, sort_keys=True),
         "data_until": data_until(context),

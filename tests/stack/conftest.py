@@ -156,6 +156,9 @@ def stack(tmp_path_factory):
     password = embedded.admin_password(settings)
     seed_demo_sources(settings.sources_dir, DEMO_END)
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env={**os.environ, **env}, cwd=ROOT, check=True, capture_output=True, timeout=600)
+    # As `make run` does: a task in a pool that does not exist (version_snapshot, promote, deploy) is never scheduled.
+    pools_env = {**os.environ, **env, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
+    subprocess.run([sys.executable, "-m", "ct_airflow.pools"], env=pools_env, cwd=ROOT, check=True, capture_output=True, timeout=300)
 
     components = Components(home / "logs", env)
     airflow = [sys.executable, "-m", "airflow"]

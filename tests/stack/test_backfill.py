@@ -50,10 +50,12 @@ def test_backfill_runs_days_in_order_is_idempotent_and_keeps_the_newer_champion(
     remote = stack.settings.home / "dvc-remote"
     for md5 in md5s:
         assert list(remote.rglob(md5[2:] + "*")), f"snapshot {md5} is not in the DVC remote {remote}"
-    # The older days trained and were evaluated, but the newer champion stays.
+    # The older days trained and were evaluated, but the newer champion stays: evaluation may already reject
+    # an older day's model (worse on the same holdout); one that passes is stopped by the backfill guard
+    # (both paths of the guard are in tests/operators/test_operator_experience.py).
     for day in sorted(by_day)[:2]:
         _, tags = by_day[day]
-        assert "older than champion version" in tags["promotion_blocked"], tags
+        assert tags.get("decision") == "reject" or "older than champion version" in tags.get("promotion_blocked", ""), tags
         assert tags["run_type"] == "backfill"
     assert registry(stack).by_alias(MODEL, CHAMPION).version == champion.version
     for run in backfill_runs:
