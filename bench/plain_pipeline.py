@@ -59,7 +59,8 @@ def run(spec_path: Path, stages: list[str], day: date) -> dict:
     start, end = day, day + timedelta(days=1)
     lake = settings.lake_dir / spec.name
     workspace = DvcWorkspace(settings.dvc_workspace, settings.dvc_remote_url)
-    snapshot_path = workspace.snapshot_path(spec.name)
+    # As the operators do: the run builds its own staging snapshot, the version step copies it into the workspace.
+    snapshot_path = settings.staging_dir / spec.name / "plain.parquet"
     registry = Registry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root)
     root = Path(spec.source.path)
     root = root if root.is_absolute() else settings.sources_dir / root
@@ -72,11 +73,13 @@ def run(spec_path: Path, stages: list[str], day: date) -> dict:
             result = ingest_window(
                 lambda a, b: sources.read_files(root, spec.source.format, spec.source.date_column, a, b, columns),
                 lake, snapshot_path, spec.source.date_column, start, end, spec.window_days, schema=schema,
+                previous_snapshot=workspace.snapshot_path(spec.name),
             )
         facts["snapshot_rows"] = result.snapshot_rows
+        facts["reused_snapshot"] = result.reused_snapshot
     if "version" in stages:
         with timed("version"):
-            md5 = workspace.track(snapshot_path).md5
+            md5 = workspace.track(snapshot_path, model=spec.name).md5
         facts["data_md5"] = md5
     if "validate" in stages:
         with timed("validate"):
@@ -86,7 +89,7 @@ def run(spec_path: Path, stages: list[str], day: date) -> dict:
     if "fingerprint" in stages:
         with timed("fingerprint"):
             fingerprint = compute_fingerprint(md5, spec.training_config())
-            facts["skip"] = any(registry.is_loadable(ref)[0] for ref in registry.find_by_fingerprint(spec.name, fingerprint["fingerprint"]))
+            facts["skip"] = any(registry.has_model_files(ref)[0] for ref in registry.find_by_fingerprint(spec.name, fingerprint["fingerprint"]))
     if "train" in stages:
         with timed("train"):
             snapshot = pd.read_parquet(snapshot_path)

@@ -10,7 +10,9 @@ first run of a model trains on a full window.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -39,6 +41,7 @@ class IngestResult:
     snapshot_rows: int
     window_start: str
     window_end: str
+    reused_snapshot: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,6 +92,65 @@ def write_atomically(path: Path, payload: bytes) -> None:
         if isinstance(exc, OSError):
             raise StorageError(f"cannot write {path}: {exc.strerror} (errno {exc.errno}); free space or fix the folder, then retry") from exc
         raise
+
+
+def window_record_path(snapshot_path: Path) -> Path:
+    return Path(snapshot_path).with_name(Path(snapshot_path).name + ".window.json")
+
+
+def read_window_record(snapshot_path: Path) -> dict | None:
+    """The record beside a snapshot, or None when there is none (or it cannot be read: rebuild)."""
+    try:
+        record = json.loads(window_record_path(snapshot_path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("window"), str) else None
+
+
+def write_window_record(snapshot_path: Path, record: dict) -> None:
+    write_atomically(window_record_path(snapshot_path), json.dumps(record, sort_keys=True).encode())
+
+
+def file_stat(path: Path) -> list[int]:
+    """What changes when a file is replaced or rewritten: size, modification time, inode."""
+    st = Path(path).stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def window_identity(partitions: list[Path]) -> str:
+    """The identity of a snapshot built from ``partitions`` (in window order), from metadata only.
+
+    A partition is written once, atomically, and never rewritten, so its name, size, mtime and
+    inode stand for its bytes; the writer's versions stand for how they are concatenated.
+    """
+    import pyarrow
+
+    listing = [[p.name, *file_stat(p)] for p in partitions]
+    payload = {"partitions": listing, "pandas": pd.__version__, "pyarrow": pyarrow.__version__}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _reuse_snapshot(previous: Path, identity: str, snapshot_path: Path) -> dict | None:
+    """Link ``previous`` to ``snapshot_path`` when it was built from the same window; its record, else None."""
+    record = read_window_record(previous)
+    if record is None or record["window"] != identity or record.get("stat") is None:
+        return None
+    try:
+        if file_stat(previous) != record["stat"]:
+            return None  # the file changed since it was recorded: rebuild
+        snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = snapshot_path.with_name(f".{snapshot_path.name}.link")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(previous, tmp)  # an own name for the same bytes: a later version of previous replaces its file, not these
+        except OSError:
+            import shutil
+
+            shutil.copyfile(previous, tmp)
+        os.replace(tmp, snapshot_path)
+    except OSError:
+        return None
+    return record
 
 
 def conform(frame: pd.DataFrame, schema: dict[str, str], date_column: str) -> pd.DataFrame:
@@ -142,11 +204,13 @@ def ingest_window(
     interval_end: date,
     window_days: int,
     schema: dict[str, str] | None = None,
+    previous_snapshot: Path | None = None,
 ) -> IngestResult:
     """Write the batch partitions (and any missing ones of the window), then the snapshot.
 
     ``schema`` (column -> spec type) makes each partition's bytes independent of what
-    was read with it; the operators always pass the spec's columns.
+    was read with it; the operators always pass the spec's columns. ``previous_snapshot``
+    (the model's last versioned snapshot) is reused when its window record matches.
     """
     if interval_end <= interval_start:
         raise SourceError(f"data interval is empty: start {interval_start} is not before end {interval_end}")
@@ -183,10 +247,18 @@ def ingest_window(
     # Columns the source sends but the spec does not declare are dropped from the partitions;
     # the caller decides (spec: expectations.extra_columns) whether that deserves a warning or a failure.
     undeclared = sorted(c for c in batch_frame.columns if schema is not None and c != date_column and c not in schema and batch_frame[c].notna().any())
-    parts = [pd.read_parquet(p) for d in window if (p := partition_path(model_lake, d)).exists()]
-    parts = [p for p in parts if len(p)]
-    snapshot = pd.concat(parts, ignore_index=True) if parts else frame.iloc[0:0]
-    write_atomically(snapshot_path, parquet_bytes(snapshot))
+    window_files = [p for d in window if (p := partition_path(model_lake, d)).exists()]
+    identity = window_identity(window_files)
+    window_record_path(snapshot_path).unlink(missing_ok=True)  # never a record describing other bytes
+    reused = _reuse_snapshot(Path(previous_snapshot), identity, Path(snapshot_path)) if previous_snapshot and window_files else None
+    if reused is not None:
+        snapshot_rows = int(reused["rows"])
+    else:
+        parts = [p for p in (pd.read_parquet(f) for f in window_files) if len(p)]
+        snapshot = pd.concat(parts, ignore_index=True) if parts else frame.iloc[0:0]
+        write_atomically(snapshot_path, parquet_bytes(snapshot))
+        snapshot_rows = len(snapshot)
+    write_window_record(snapshot_path, {"window": identity, "rows": snapshot_rows})
     return IngestResult(
         batch_days=[d.isoformat() for d in batch],
         batch_rows=batch_rows,
@@ -194,7 +266,8 @@ def ingest_window(
         quarantined_days_left_out=[d.isoformat() for d in full_window if d not in window],
         undeclared_columns=undeclared,
         snapshot_path=str(snapshot_path),
-        snapshot_rows=len(snapshot),
+        snapshot_rows=snapshot_rows,
         window_start=full_window[0].isoformat(),
         window_end=interval_end.isoformat(),
+        reused_snapshot=reused is not None,
     )

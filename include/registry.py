@@ -132,12 +132,32 @@ class Registry:
         self.activate()
         return load_pyfunc(ref.uri)
 
-    def is_loadable(self, ref: ModelRef) -> tuple[bool, str]:
+    def has_model_files(self, ref: ModelRef) -> tuple[bool, str]:
+        """Whether the version's files are all there: ``MLmodel`` and the non-empty files its flavors name.
+
+        What the skip decision needs to trust a version, in a fraction of a second: loading the model
+        costs seconds (skops checks every type), and the deploy step loads and smoke-tests it anyway.
+        """
+        import mlflow.artifacts
+        import yaml
+
+        self.activate()
         try:
-            self.load(ref)
-            return True, "loaded"
-        except Exception as exc:  # any failure means we cannot rely on this version
+            sizes = {f.path: f.file_size for f in mlflow.artifacts.list_artifacts(artifact_uri=ref.uri)}
+            if "MLmodel" not in sizes:
+                return False, f"no MLmodel file among its artifacts {sorted(sizes)}"
+            flavors = yaml.safe_load(mlflow.artifacts.load_text(f"{ref.uri}/MLmodel")).get("flavors") or {}
+        except Exception as exc:  # gone, unreadable, or not YAML: not a version to rely on
             return False, f"{type(exc).__name__}: {exc}"
+        named = {value for conf in flavors.values() if isinstance(conf, dict) for key, value in conf.items() if key in MODEL_FILE_KEYS and isinstance(value, str)}
+        missing = sorted(name for name in named if name not in sizes or sizes[name] == 0)
+        if missing:
+            return False, f"model files missing or empty: {missing} (MLmodel names them; found {sorted(sizes)})"
+        return True, f"MLmodel and {sorted(named)} present"
+
+
+# The keys under which MLflow flavors name their model file (sklearn: pickled_model; pyfunc: data, model_path).
+MODEL_FILE_KEYS = ("pickled_model", "data", "model_path", "model_data")
 
 
 def serving_example(registry: Registry, ref: ModelRef) -> dict:

@@ -24,6 +24,7 @@ from filelock import FileLock
 from include.errors import VersioningError
 
 REMOTE_NAME = "store"
+log = logging.getLogger(__name__)
 LOCK_TIMEOUT_S = 600
 
 
@@ -99,19 +100,32 @@ class DvcWorkspace:
 
         With ``model``, ``path`` is a run's staging snapshot: it is copied to the model's file in
         the workspace under the lock, so two runs of one model never version each other's bytes.
+        When the staging snapshot was built from the same window as the model's versioned file
+        (their window records match, see ``include.ingest``) and the remote holds that md5, the
+        recorded version is returned without running DVC: a night with no new data costs a few
+        ``stat`` calls here, not a hash of the whole snapshot.
         """
-        from dvc.repo import Repo
-
         source = Path(path)
         if not source.is_file():
             raise VersioningError(f"cannot version {source}: expected a snapshot file there, found none")
+        if model:
+            unchanged = self.unchanged_version(source, model)
+            if unchanged is not None:
+                return unchanged
+        from dvc.repo import Repo
+
+        from include.ingest import file_stat, read_window_record, window_record_path, write_window_record
+
         self.ensure()
         path = self.snapshot_path(model) if model else source
         if not path.resolve().is_relative_to(self.root.resolve()):
             raise VersioningError(f"cannot version {source}: expected a file inside the DVC workspace {self.root}, or the model it is a snapshot of")
+        staged_record = read_window_record(source)
         try:
             with self._lock, Repo(str(self.root)) as repo, _dvc_errors() as causes:
                 if path != source:
+                    # The record goes first and comes back last: it never describes bytes it was not made for.
+                    window_record_path(path).unlink(missing_ok=True)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_name(f".{path.name}.tmp")
                     shutil.copyfile(source, tmp)
@@ -119,12 +133,41 @@ class DvcWorkspace:
                 (stage,) = repo.add(str(path))
                 out = stage.outs[0]
                 repo.push()
-                return SnapshotVersion(out.hash_info.value, int(out.meta.size), str(path), self.remote_url)
+                version = SnapshotVersion(out.hash_info.value, int(out.meta.size), str(path), self.remote_url)
+                if path != source and staged_record is not None:
+                    write_window_record(path, {**staged_record, "md5": version.md5, "size": version.size, "stat": file_stat(path)})
+                return version
         except VersioningError:
             raise
         except Exception as exc:
             why = f" ({'; '.join(causes)})" if causes else ""
             raise VersioningError(f"DVC could not track and push {path} to {self.remote_url}: {exc}{why}") from exc
+
+    def unchanged_version(self, staged: Path, model: str) -> SnapshotVersion | None:
+        """The model's versioned snapshot when ``staged`` has the same window and the remote has it; else None."""
+        from include.ingest import file_stat, read_window_record
+
+        current = self.snapshot_path(model)
+        staged_record, record = read_window_record(staged), read_window_record(current)
+        if staged_record is None or record is None or staged_record["window"] != record["window"]:
+            return None
+        try:
+            if file_stat(current) != record.get("stat") or not self.remote_has(record["md5"], record["size"]):
+                return None
+        except (OSError, KeyError):
+            return None
+        log.info("%s: same window as the versioned snapshot (md5 %s, already in the remote): DVC not run", model, record["md5"])
+        return SnapshotVersion(record["md5"], int(record["size"]), str(current), self.remote_url)
+
+    def remote_has(self, md5: str, size: int) -> bool:
+        """Whether the remote holds this object; only a folder remote is checked without DVC (others: False)."""
+        if "://" in self.remote_url:
+            return False  # an object store: let DVC's push find out
+        obj = Path(self.remote_url) / "files" / "md5" / md5[:2] / md5[2:]
+        try:
+            return obj.stat().st_size == size
+        except OSError:
+            return False
 
     def fetch(self, md5: str, destination: Path) -> Path:
         """Fetch a snapshot back from the remote by md5 into ``destination`` (verified)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
@@ -106,3 +107,18 @@ def test_a_champion_that_cannot_score_the_holdout_does_not_block_a_good_challeng
 
     assert decision["promote"] is True
     assert "champion version 1 could not be scored" in decision["reason"] and "first model" not in decision["reason"]
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied"])
+def test_a_version_whose_model_file_is_damaged_does_not_count_for_the_skip(penguin_snapshot, damage):
+    """The skip trusts a version by its files (MLmodel and the file it names), without loading it."""
+    _, version = penguin_snapshot
+    registry = MlflowRegistryHook().registry
+    _, xcom = fingerprint(version.md5)
+    trained = train(version, xcom["fingerprint"])
+    model_dir = Path(registry.client.get_model_version_download_uri(MODEL, trained["version"]).removeprefix("file://"))
+    (model_file,) = model_dir.glob("model.*")
+    model_file.unlink() if damage == "deleted" else model_file.write_bytes(b"")
+
+    branch, _ = fingerprint(version.md5)
+    assert branch == "train"

@@ -1,4 +1,4 @@
-"""Decide whether to train: skip when a loadable version with the same fingerprint exists."""
+"""Decide whether to train: skip when a version with the same fingerprint and its model files exists."""
 
 from __future__ import annotations
 
@@ -44,14 +44,14 @@ class FingerprintBranchOperator(BaseBranchOperator):
         for ref in registry.find_by_fingerprint(spec.name, fingerprint["fingerprint"]):
             if ref.tags.get("dry_run") == "true":
                 continue  # a dry run's version was never a candidate: it must not stand in for a real training
-            loadable, why = registry.is_loadable(ref)
-            if loadable:
+            usable, why = registry.has_model_files(ref)
+            if usable:
                 self.log.info(
                     "SKIP TRAINING: version %s of %s was trained from the same data (md5 %s), config, code and libraries, "
-                    "and its artifacts load. Set force_retrain to train anyway.", ref.version, spec.name, self.data_md5,
+                    "and its model files are in place (%s). Set force_retrain to train anyway.", ref.version, spec.name, self.data_md5, why,
                 )
                 context["ti"].xcom_push(key="skip_reason", value=f"identical to version {ref.version}")
                 return self.skip_to_task_id
-            self.log.warning("Version %s has this fingerprint but cannot be loaded (%s); training again", ref.version, why)
-        self.log.info("No loadable version with this fingerprint: training")
+            self.log.warning("Version %s has this fingerprint but its model files are not usable (%s); training again", ref.version, why)
+        self.log.info("No usable version with this fingerprint: training")
         return self.train_task_id

@@ -7,6 +7,7 @@ from pathlib import Path
 from airflow.sdk import BaseOperator
 
 from ct_airflow.common import as_day, model_spec, verdicts_are_final
+from ct_airflow.hooks.dvc import DvcHook
 
 
 def _landing_root(spec, settings) -> Path:
@@ -23,11 +24,12 @@ class IngestOperator(BaseOperator):
     template_fields = ("spec_path", "interval_start", "interval_end")
     ui_color = "#e8f4fd"
 
-    def __init__(self, *, spec_path: str, interval_start="{{ data_interval_start }}", interval_end="{{ data_interval_end }}", **kwargs):
+    def __init__(self, *, spec_path: str, interval_start="{{ data_interval_start }}", interval_end="{{ data_interval_end }}", dvc_conn_id: str = DvcHook.default_conn_name, **kwargs):
         super().__init__(multiple_outputs=True, **kwargs)
         self.spec_path = spec_path
         self.interval_start = interval_start
         self.interval_end = interval_end
+        self.dvc_conn_id = dvc_conn_id
 
     def _reader(self, spec, settings):
         from include import sources
@@ -60,6 +62,8 @@ class IngestOperator(BaseOperator):
                 result = ingest_window(
                     self._reader(spec, settings), settings.lake_dir / spec.name, snapshot, spec.source.date_column, start, end,
                     spec.window_days, schema={name: column.type for name, column in spec.expectations.columns.items()},
+                    # Unchanged window: the versioned snapshot is reused instead of rebuilt.
+                    previous_snapshot=DvcHook(self.dvc_conn_id).workspace.snapshot_path(spec.name),
                 )
                 if result.undeclared_columns:
                     self._undeclared(spec, result)
@@ -72,9 +76,10 @@ class IngestOperator(BaseOperator):
         if result.quarantined_days_left_out:
             self.log.warning("Left out of the window (quarantined, re-run those dates once fixed): %s", result.quarantined_days_left_out)
         self.log.info(
-            "Batch %s: %d rows; %d partitions written; snapshot %s: %d rows (window %s..%s)",
+            "Batch %s: %d rows; %d partitions written; snapshot %s: %d rows (window %s..%s)%s",
             result.batch_days, result.batch_rows, len(result.partitions_written), result.snapshot_path,
             result.snapshot_rows, result.window_start, result.window_end,
+            "; same window as the versioned snapshot: reused, not rebuilt" if result.reused_snapshot else "",
         )
         return result.to_dict()
 
