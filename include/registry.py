@@ -8,6 +8,7 @@ lineage as tags, set at creation so that a version never exists without them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,18 +31,26 @@ class ModelRef:
         return f"models:/{self.name}/{self.version}"
 
 
-def load_pyfunc(uri: str):
-    """``mlflow.pyfunc.load_model`` without skops' flood of unrelated deprecation warnings.
+@contextlib.contextmanager
+def quiet_skops():
+    """Silence the deprecation warnings skops provokes, and only those.
 
-    skops looks up every loaded module by name while checking types; under Airflow each
-    lookup of a deprecated Airflow module warns (over a thousand log lines per load).
+    skops looks up every loaded module by name while checking types (on save, and on every
+    load, including the one MLflow does to check an input example); under Airflow each lookup
+    of a deprecated Airflow module warns: thousands of task-log lines, seconds of a task's time.
     """
     import warnings
 
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"skops\.")
+        yield
+
+
+def load_pyfunc(uri: str):
+    """``mlflow.pyfunc.load_model`` without skops' flood of unrelated deprecation warnings."""
     import mlflow.pyfunc
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_skops():
         return mlflow.pyfunc.load_model(uri)
 
 

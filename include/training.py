@@ -16,7 +16,7 @@ import pandas as pd
 from include.errors import RegistryError
 from include.evaluation import compute_metrics
 from include.preprocessing import build_pipeline, features_and_target, split_holdout
-from include.registry import CHALLENGER, Registry
+from include.registry import CHALLENGER, Registry, quiet_skops
 from include.spec import ModelSpec
 from include.training_recovery import COMPLETE_TAG, TRAINING_KEY, resume_or_clean
 
@@ -40,13 +40,9 @@ class TrainingResult:
 
 def trusted_types(model) -> list[str]:
     """Types skops must trust to load this model, refusing anything outside the allow-list."""
-    import warnings
-
     import skops.io
 
-    # skops probes loaded modules by name: see include.registry.load_pyfunc.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_skops():
         untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     outside = [t for t in untrusted if not t.startswith(TRUSTED_TYPE_PREFIXES)]
     if outside:
@@ -133,15 +129,16 @@ def train_and_register(
         mlflow.log_dict(fingerprint, "lineage/fingerprint.json")
         mlflow.log_dict(json.loads(spec.model_dump_json(by_alias=True)), "lineage/model_spec.json")
         example = x_holdout.head(spec.deploy.smoke_rows)
-        info = mlflow.sklearn.log_model(
+        with quiet_skops():  # MLflow saves with skops, then loads the model back to check the input example
+            info = mlflow.sklearn.log_model(
             model,
-            name="model",
-            signature=infer_signature(example, model.predict(example)),
-            input_example=example,
-            pip_requirements=pip_requirements(),
-            serialization_format="skops",
-            skops_trusted_types=trusted_types(model),
-        )
+                name="model",
+                signature=infer_signature(example, model.predict(example)),
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                serialization_format="skops",
+                skops_trusted_types=trusted_types(model),
+            )
     mv = mlflow.register_model(info.model_uri, spec.name, tags={**version_tags, "run_id": run.info.run_id})
     # Complete before any alias points at it: a try killed before this line leaves a version the retry deletes.
     registry.tag_version(spec.name, mv.version, {COMPLETE_TAG: "true"})

@@ -209,3 +209,47 @@ def validate_batch_and_window(batch: pd.DataFrame, window: pd.DataFrame, spec: M
     json_path.write_text(json.dumps({**outcome.to_dict(), "gx_results": gx_results}, indent=2, default=str))
     outcome.json_report = str(json_path)
     return outcome
+
+
+# --- Verdicts: the same data against the same suite gives the same verdict ----------------------
+
+VALIDATION_CODE = Path(__file__).resolve()
+
+
+def verdict_key(spec: ModelSpec, data_md5: str, batch: list[Path]) -> str:
+    """What decides a validation verdict: the window's bytes (DVC md5), the batch partitions
+    (immutable files, by name, size, mtime and inode), the expectations in the spec, this module's
+    code and the GX version."""
+    import hashlib
+    from importlib import metadata
+
+    from include.ingest import file_stat
+
+    parts = {
+        "data_md5": data_md5,
+        "batch": [[p.name, *file_stat(p)] if p.exists() else [p.name] for p in batch],
+        "expectations": spec.expectations.model_dump(mode="json"),
+        "task": spec.task, "target": spec.target,
+        "code_sha256": hashlib.sha256(VALIDATION_CODE.read_bytes()).hexdigest(),
+        "great_expectations": metadata.version("great_expectations"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def passed_before(verdicts_dir: Path, key: str) -> dict | None:
+    """The passing verdict recorded for ``key``, if its reports are still there to show."""
+    try:
+        verdict = json.loads((Path(verdicts_dir) / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    reports = [verdict.get("html_report"), verdict.get("json_report")]
+    return verdict if verdict.get("success") and all(r and Path(r).exists() for r in reports) else None
+
+
+def remember_pass(verdicts_dir: Path, key: str, outcome: ValidationOutcome, run: str) -> None:
+    """Only passes are kept: a failure quarantines its batch, and a re-run must look again."""
+    from include.ingest import write_atomically
+
+    if outcome.success:
+        record = {"success": True, "evaluated": outcome.evaluated, "html_report": outcome.html_report, "json_report": outcome.json_report, "run": run}
+        write_atomically(Path(verdicts_dir) / f"{key}.json", json.dumps(record, indent=2).encode())

@@ -74,7 +74,7 @@ def build_dag(path: Path) -> DAG:
             version = DvcVersionOperator(task_id="version_snapshot", snapshot_path=ingest.output["snapshot_path"], model=spec.name, doc_md=docs["version_snapshot"])
             validate = GxValidateOperator(
                 task_id="validate", spec_path=spec_path, snapshot_path=ingest.output["snapshot_path"], batch_days=ingest.output["batch_days"],
-                doc_md=docs["validate"],
+                data_md5=version.output["md5"], doc_md=docs["validate"],
             )
         with TaskGroup("model", prefix_group_id=False, tooltip="train a challenger when something changed, evaluate it"):
             fingerprint = FingerprintBranchOperator(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -91,3 +92,25 @@ def test_every_declared_column_type_passes_once_conformed(tmp_path):
 
     outcome = validate_batch_and_window(frame, frame, spec, tmp_path / "report", "types")
     assert outcome.success, outcome.summary()
+
+
+def test_a_pass_is_reused_for_the_same_data_and_suite_and_not_for_other_data(penguin_snapshot, settings):
+    """A re-run on unchanged data does not run GX again: it shows the earlier report."""
+    result, version = penguin_snapshot
+    reports = settings.reports_dir / "penguin_species"
+
+    def validate(md5: str, run_id: str):
+        op = GxValidateOperator(task_id="validate", spec_path=PENGUINS, snapshot_path=result.snapshot_path, batch_days=result.batch_days, data_md5=md5)
+        return op.execute(task_context(run_id=run_id))
+
+    first = validate(version.md5, "first")
+    again = validate(version.md5, "again")
+    assert again == first and not (reports / "again").exists()  # the same verdict and report; GX wrote nothing
+
+    other = validate("0" * 32, "other_data")
+    assert other["html_report"] != first["html_report"] and (reports / "other_data").is_dir()
+
+    # The earlier report was deleted: nothing to show, so validate again.
+    Path(first["html_report"]).unlink()
+    third = validate(version.md5, "third")
+    assert third["success"] and (reports / "third").is_dir()
