@@ -17,19 +17,21 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import orchestration, parse_time, report, scale, serving
+from bench import docker_target, orchestration, parse_time, report, scale, serving
 
 FULL = {
     "parse": {"repeats": 7, "model_counts": (2, 20)},
     "scale": {"sizes": (10_000, 100_000, 1_000_000, 10_000_000)},
     "orchestration": {"sizes": (10_000, 1_000_000)},
     "serving": {"duration_s": 15, "concurrencies": (1, 8)},
+    "docker": {"rows": 10_000},
 }
 SMOKE = {
     "parse": {"repeats": 1, "model_counts": (2,)},
     "scale": {"sizes": (2_000,)},
     "orchestration": {"sizes": (2_000,)},
     "serving": {"duration_s": 1, "concurrencies": (1, 2)},
+    "docker": {"rows": 2_000},
 }
 
 
@@ -43,6 +45,7 @@ def run(sections: list[str], settings: dict, work: Path) -> tuple[dict, dict]:
         "scale": lambda s: scale.measure(work / "scale", progress=progress, **s),
         "orchestration": lambda s: orchestration.measure(work / "orchestration", progress=progress, **s),
         "serving": lambda s: serving.measure(work / "serving", progress=progress, **s),
+        "docker": lambda s: docker_target.measure(work / "docker", progress=progress, **s),
     }
     results, errors = {}, {}
     for section in sections:
@@ -61,11 +64,11 @@ def run(sections: list[str], settings: dict, work: Path) -> tuple[dict, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that every section works")
-    parser.add_argument("--sections", default=",".join(FULL), help=f"comma-separated subset of {list(FULL)}")
+    parser.add_argument("--sections", default=None, help=f"comma-separated subset of {list(FULL)} (default: all; --smoke: all but docker, which tests/docker covers)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one, removed)")
     args = parser.parse_args(argv)
-    sections = args.sections.split(",")
+    sections = args.sections.split(",") if args.sections else [s for s in FULL if not (args.smoke and s == "docker")]
     unknown = set(sections) - set(FULL)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; expected some of {list(FULL)}")
@@ -76,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(tmp)
         results, errors = run(sections, SMOKE if args.smoke else FULL, work)
     results.update(started=stamp, duration_s=time.perf_counter() - started, mode="smoke" if args.smoke else "full", machine=report.machine(), errors=errors)
+    results["sections_run"] = {section: stamp for section in sections}
+    if args.sections and not args.smoke:
+        report.keep_earlier(results, args.out, set(FULL) - set(sections))
     page = report.write(results, args.out)
     progress(f"wrote {page} ({len(errors)} section(s) failed)")
     print(page.read_text())

@@ -67,6 +67,9 @@ def measure_size(work: Path, rows: int, days: int = 30) -> dict:
         "skipped": again.get("skip"),
         "skip_check_s": skip_check_s,
         "fingerprint_s": again["seconds"]["fingerprint"],
+        # Has anything changed? The snapshot's identity without reading it (window record, DVC skipped).
+        "data_identity_s": round(again["seconds"]["ingest"] + again["seconds"]["version"], 3),
+        "reused_snapshot": again.get("reused_snapshot"),
         "md5sum_s": md5sum_s,
         "dvc_status_s": dvc_status_s,
     }

@@ -86,7 +86,7 @@ def write_day(sources_dir: Path, name: str, day: date, rows: int, seed: int) -> 
     return path
 
 
-def create(root: Path, rows: int, days: int = 30, name: str | None = None, end: date = END) -> SyntheticModel:
+def create(root: Path, rows: int, days: int = 30, name: str | None = None, end: date = END, target: str = "local") -> SyntheticModel:
     """Landing files for ``days`` days ending ``end`` (``rows`` in all) and the spec reading them.
 
     ``window_days`` counts the batch day, so the run whose interval is [end, end+1) trains on
@@ -102,6 +102,7 @@ def create(root: Path, rows: int, days: int = 30, name: str | None = None, end: 
         write_day(sources_dir, name, end - timedelta(days=days - 1 - i), int(count), seed=i)
     spec = {**SPEC_TEMPLATE, "window_days": days, "start_date": (end - timedelta(days=days)).isoformat()}
     spec["source"] = {**SPEC_TEMPLATE["source"], "path": f"landing/{name}"}
+    spec["deploy"] = {"target": target}
     models_dir = root / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     spec_path = models_dir / f"{name}.yaml"
