@@ -28,6 +28,7 @@ message saying what was expected and what was found, never a 5xx.
 import asyncio
 import io
 import logging
+import os
 import re
 import time
 import uuid
@@ -117,7 +118,8 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": {n: s.version for n, s in store.all().items()}}
+        # "worker": which process answered (several share the port); every one serves the same versions.
+        return {"status": "ok", "models": {n: s.version for n, s in store.all().items()}, "worker": os.getpid()}
 
     @app.get("/models/{name}")
     async def describe(name: str):
@@ -273,7 +275,6 @@ def build_app_from_env():
     ``CT_SERVING_MODEL_NAME`` version ``CT_SERVING_MODEL_VERSION`` and fails at start if it cannot
     load it, so that the container never turns healthy with nothing to serve.
     """
-    import os
     import tempfile
     from pathlib import Path
 
