@@ -40,10 +40,15 @@ def partition_file(root: Path, model: str, ts: float) -> Path:
 
 def append_records(root: Path, model: str, records: Iterable[dict]) -> int:
     """Append records to their hourly files (grouped by the hour of each record's ``ts``)."""
-    by_file: dict[Path, list[str]] = defaultdict(list)
+    # Grouped by UTC hour first: building the file's path per record cost more than the JSON.
+    by_hour: dict[int, list[str]] = defaultdict(list)
+    first_ts: dict[int, float] = {}
     for record in records:
-        by_file[partition_file(root, model, record["ts"])].append(json.dumps(record, default=_jsonable, separators=(",", ":")))
-    for path, lines in by_file.items():
+        hour = int(record["ts"] // 3600)
+        first_ts.setdefault(hour, record["ts"])
+        by_hour[hour].append(json.dumps(record, default=_jsonable, separators=(",", ":")))
+    for hour, lines in by_hour.items():
+        path = partition_file(root, model, first_ts[hour])
         path.parent.mkdir(parents=True, exist_ok=True)
         # Several server processes append to the same hourly file: one write(2) per batch on an
         # O_APPEND descriptor lands whole at the end of the file, never interleaved with another's.
@@ -56,7 +61,7 @@ def append_records(root: Path, model: str, records: Iterable[dict]) -> int:
             os.fsync(fd)
         finally:
             os.close(fd)
-    return sum(len(lines) for lines in by_file.values())
+    return sum(len(lines) for lines in by_hour.values())
 
 
 def _jsonable(value):
