@@ -119,7 +119,7 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
     @app.get("/health")
     async def health():
         # "worker": which process answered (several share the port); every one serves the same versions.
-        return {"status": "ok", "models": {n: s.version for n, s in store.all().items()}, "worker": os.getpid()}
+        return {"status": "ok", "worker": os.getpid(), "models": {n: s.version for n, s in store.all().items()}}
 
     @app.get("/models/{name}")
     async def describe(name: str):
