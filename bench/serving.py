@@ -127,14 +127,18 @@ def payload(frame) -> dict:
     return {"dataframe_split": json.loads(frame.to_json(orient="split", index=False, date_format="iso"))}
 
 
-def _median_s(predict, frame, repeats: int) -> float:
-    predict(frame)  # warm up
-    times = []
+def _medians_s(predicts: dict, frame, repeats: int) -> dict:
+    """Median seconds of each predict, called in turn (A, B, A, B, ...) so that a machine whose load
+    changes during the measurement weighs on both alike."""
+    times: dict = {label: [] for label in predicts}
+    for predict in predicts.values():
+        predict(frame)  # warm up
     for _ in range(repeats):
-        start = time.perf_counter()
-        predict(frame)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for label, predict in predicts.items():
+            start = time.perf_counter()
+            predict(frame)
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def in_process_floor(model, frames: dict, repeats: int = 200) -> dict:
@@ -143,13 +147,13 @@ def in_process_floor(model, frames: dict, repeats: int = 200) -> dict:
 
     cores = os.cpu_count() or 1
     raw = raw_predict_of(model)
+    predicts = {"pyfunc": model.predict, **({"raw": raw} if raw is not None else {})}
     rows = {}
     for label, frame in frames.items():
-        median = _median_s(model.predict, frame, repeats)
-        rows[label] = {"predict_ms": round(1000 * median, 3), "floor_rps": round(cores / median, 1)}
-        if raw is not None:
-            raw_median = _median_s(raw, frame, repeats)
-            rows[label].update(raw_predict_ms=round(1000 * raw_median, 3), raw_floor_rps=round(cores / raw_median, 1))
+        medians = _medians_s(predicts, frame, repeats)
+        rows[label] = {"predict_ms": round(1000 * medians["pyfunc"], 3), "floor_rps": round(cores / medians["pyfunc"], 1)}
+        if "raw" in medians:
+            rows[label].update(raw_predict_ms=round(1000 * medians["raw"], 3), raw_floor_rps=round(cores / medians["raw"], 1))
     return rows
 
 
