@@ -63,7 +63,11 @@ def markdown(results: dict) -> str:
         ))
     if "serving" in results:
         serving = results["serving"]
-        floor = "; ".join(f"{k}: predict {v['predict_ms']} ms, floor {v['floor_rps']} req/s" for k, v in serving["floor"].items())
+        floor = "; ".join(
+            f"{k}: pyfunc predict {v['predict_ms']} ms, floor {v['floor_rps']} req/s"
+            + (f"; raw sklearn predict {v['raw_predict_ms']} ms, floor {v['raw_floor_rps']} req/s" if "raw_predict_ms" in v else "")
+            for k, v in serving["floor"].items()
+        )
         parts.append(f"\n## Serving (closed loop, client processes; in-process floor: {floor})\n")
         parts.append(_table(
             ["server", "request", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"],
@@ -101,7 +105,7 @@ def plots(results: dict, out: Path) -> list[str]:
         written.append("scale.png")
     if results.get("serving"):
         rows = results["serving"]["servers"]
-        labels = [f"{r['server'].split()[0]}\n{r['request']}, c={r['concurrency']}" for r in rows]
+        labels = [f"{r['server'].replace('ct model server', 'ct').replace('mlflow models serve', 'mlflow')}\n{r['request']}, c={r['concurrency']}" for r in rows]
         fig, ax = plt.subplots(figsize=(11, 4))
         ax.bar(range(len(rows)), [r["throughput_rps"] for r in rows], color=["#2a9d8f" if r["server"].startswith("ct") else "#e76f51" for r in rows])
         ax.set_xticks(range(len(rows)), labels, fontsize=7)

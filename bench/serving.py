@@ -2,8 +2,11 @@
 
 One model version (the synthetic regression model, trained by the plain pipeline into a private
 MLflow store) is served three ways:
-- in-process ``predict`` of the loaded pyfunc model: the floor, no HTTP at all;
-- our model server (``python -m include.serving``), the model hot-deployed through its admin API;
+- in-process ``predict`` of the loaded pyfunc model: the floor, no HTTP at all; beside it the
+  predict of the raw scikit-learn model under it, which is what our server calls after its own
+  validation (``include/serving/scorer.py``): the floor our server can actually reach;
+- our model server (``python -m include.serving``), the model hot-deployed through its admin API,
+  with one worker process per CPU (its default) and with ``--workers 1``;
 - ``mlflow models serve`` of the same version, one worker, no conda/virtualenv (``--env-manager local``).
 
 Each is driven closed-loop (every client sends its next request as soon as the previous one is
@@ -124,17 +127,33 @@ def payload(frame) -> dict:
     return {"dataframe_split": json.loads(frame.to_json(orient="split", index=False, date_format="iso"))}
 
 
+def _medians_s(predicts: dict, frame, repeats: int) -> dict:
+    """Median seconds of each predict, called in turn (A, B, A, B, ...) so that a machine whose load
+    changes during the measurement weighs on both alike."""
+    times: dict = {label: [] for label in predicts}
+    for predict in predicts.values():
+        predict(frame)  # warm up
+    for _ in range(repeats):
+        for label, predict in predicts.items():
+            start = time.perf_counter()
+            predict(frame)
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
 def in_process_floor(model, frames: dict, repeats: int = 200) -> dict:
+    """Median in-process predict time and cores / that time, for pyfunc and for the raw model."""
+    from include.serving.scorer import raw_predict_of
+
+    cores = os.cpu_count() or 1
+    raw = raw_predict_of(model)
+    predicts = {"pyfunc": model.predict, **({"raw": raw} if raw is not None else {})}
     rows = {}
     for label, frame in frames.items():
-        model.predict(frame)  # warm up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model.predict(frame)
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times)
-        rows[label] = {"predict_ms": round(1000 * median, 3), "floor_rps": round((os.cpu_count() or 1) / median, 1)}
+        medians = _medians_s(predicts, frame, repeats)
+        rows[label] = {"predict_ms": round(1000 * medians["pyfunc"], 3), "floor_rps": round(cores / medians["pyfunc"], 1)}
+        if "raw" in medians:
+            rows[label].update(raw_predict_ms=round(1000 * medians["raw"], 3), raw_floor_rps=round(cores / medians["raw"], 1))
     return rows
 
 
@@ -161,13 +180,15 @@ def measure(work: Path, duration_s: float = 10, concurrencies: tuple[int, ...] =
     token = secrets.token_hex(16)
     ours = [sys.executable, "-m", "include.serving", "--host", "127.0.0.1"]
     theirs = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", ref.uri, "--env-manager", "local", "-w", "1", "-h", "127.0.0.1"]
+    cores = os.cpu_count() or 1
     servers = [
-        ("ct model server", ours, {**env, "CT_SERVING_ADMIN_TOKEN": token}, "/health", f"/models/{model.name}/invocations"),
+        (f"ct model server ({cores} workers)", ours, {**env, "CT_SERVING_ADMIN_TOKEN": token, "CT_SERVING_WORKERS": str(cores)}, "/health", f"/models/{model.name}/invocations"),
+        ("ct model server --workers 1", [*ours, "--workers", "1"], {**env, "CT_SERVING_ADMIN_TOKEN": token}, "/health", f"/models/{model.name}/invocations"),
         ("mlflow models serve -w 1", theirs, {**env, "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}, "/ping", "/invocations"),
     ]
     for label, argv, server_env, ready, route in servers:
         progress(f"serving: {label} ...")
-        with _server(argv, server_env, work / f"{label.split()[0]}-server.log", ready) as url:
+        with _server(argv, server_env, work / f"{label.replace(' ', '-').replace('/', '')}-server.log", ready) as url:
             if route.startswith("/models/"):
                 response = requests.post(f"{url}/admin/models/{model.name}/deploy", json={"version": ref.version}, headers={"Authorization": f"Bearer {token}"}, timeout=300)
                 response.raise_for_status()

@@ -6,6 +6,8 @@ Layout (one folder per model, one file per UTC hour, append-only)::
     {"request_id": "...", "row": 0, "ts": 1764451200.12, "model": "...", "version": "3",
      "features": {"temp_min": 8.0, ...}, "prediction": 14.2}
 
+Every server process has its own writer; they share the files safely because each batch is
+appended with a single ``write`` on an ``O_APPEND`` descriptor.
 The request thread only puts a record on a bounded queue (microseconds); one writer
 thread appends batches and flushes them. When the writer falls behind and the queue is
 full, records are dropped and counted (``on_drop``) rather than slowing the answer: the
@@ -38,17 +40,28 @@ def partition_file(root: Path, model: str, ts: float) -> Path:
 
 def append_records(root: Path, model: str, records: Iterable[dict]) -> int:
     """Append records to their hourly files (grouped by the hour of each record's ``ts``)."""
-    by_file: dict[Path, list[str]] = defaultdict(list)
+    # Grouped by UTC hour first: building the file's path per record cost more than the JSON.
+    by_hour: dict[int, list[str]] = defaultdict(list)
+    first_ts: dict[int, float] = {}
     for record in records:
-        by_file[partition_file(root, model, record["ts"])].append(json.dumps(record, default=_jsonable, separators=(",", ":")))
-    for path, lines in by_file.items():
+        hour = int(record["ts"] // 3600)
+        first_ts.setdefault(hour, record["ts"])
+        by_hour[hour].append(json.dumps(record, default=_jsonable, separators=(",", ":")))
+    for hour, lines in by_hour.items():
+        path = partition_file(root, model, first_ts[hour])
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One write per batch in append mode: lines from one batch are never interleaved.
-        with open(path, "a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-    return sum(len(lines) for lines in by_file.values())
+        # Several server processes append to the same hourly file: one write(2) per batch on an
+        # O_APPEND descriptor lands whole at the end of the file, never interleaved with another's.
+        payload = ("\n".join(lines) + "\n").encode("utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, payload)
+            while written < len(payload):  # only on a full disk or a signal; the rest follows at once
+                written += os.write(fd, payload[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return sum(len(lines) for lines in by_hour.values())
 
 
 def _jsonable(value):

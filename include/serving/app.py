@@ -14,7 +14,9 @@ Routes:
   GET  /metrics                         Prometheus: requests, errors, latency, predictions, served
                                         version, and the drift figures of the latest monitoring run
   POST /admin/models/{name}/deploy      {"version": "3"}: load and swap; needs the admin token
-                                        (CT_SERVING_ADMIN_TOKEN), and refuses (503) when none is set
+                                        (CT_SERVING_ADMIN_TOKEN), and refuses (503) when none is set;
+                                        with several workers it answers once every live worker
+                                        serves the version (``workers``), else 502/504 naming them
 
 A prediction request is bounded (bytes, rows, seconds) and validated against the model's
 signature (``scoring_request``) before the model sees it: a bad request is a 4xx with a JSON
@@ -26,6 +28,7 @@ message saying what was expected and what was found, never a 5xx.
 import asyncio
 import io
 import logging
+import os
 import re
 import time
 import uuid
@@ -40,6 +43,7 @@ from include.serving.guards import bearer_matches, read_bounded_body
 from include.serving.scoring_request import BadScoringRequest, SignatureRows, to_frame
 from include.serving.store import ModelStore, ServedModel
 from include.serving.telemetry import ServingTelemetry
+from include.serving.workers import DeployedFileWatcher, WorkersLag, wait_until_served
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,9 @@ def registry_loader(tracking_uri: str):
     return load
 
 
-def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry: ServingTelemetry | None = None, prediction_log=None, outcomes_dir=None) -> FastAPI:
-    """``prediction_log`` (a ``PredictionLog``) records every scored row; ``outcomes_dir`` takes ground truth."""
+def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry: ServingTelemetry | None = None, prediction_log=None, outcomes_dir=None, watcher: DeployedFileWatcher | None = None) -> FastAPI:
+    """``prediction_log`` (a ``PredictionLog``) records every scored row; ``outcomes_dir`` takes ground truth;
+    ``watcher`` (one of several worker processes) follows the deploys that reach other workers."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     config = config or ServingConfig()
@@ -82,7 +87,16 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
 
     @asynccontextmanager
     async def lifespan(app):
+        following = None
+        if watcher is not None:
+            watcher.on_swap = lambda served: telemetry.served(served.name, served.version, served.run_id)
+            # Up to date and reported before the first request: a deploy never waits on a worker that is not listening.
+            await asyncio.to_thread(watcher.sync)
+            following = asyncio.create_task(watcher.run())
         yield
+        if following is not None:
+            following.cancel()
+            watcher.status.withdraw()
         if prediction_log is not None:
             await asyncio.to_thread(prediction_log.close)  # what is queued reaches the disk
 
@@ -104,7 +118,8 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": {n: s.version for n, s in store.all().items()}}
+        # "worker": which process answered (several share the port); every one serves the same versions.
+        return {"status": "ok", "worker": os.getpid(), "models": {n: s.version for n, s in store.all().items()}}
 
     @app.get("/models/{name}")
     async def describe(name: str):
@@ -126,7 +141,7 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
 
     @app.get("/metrics")
     async def metrics():
-        return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(telemetry.scrape_registry()), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/models/{name}/invocations")
     async def invoke(name: str, request: Request, authorization: str | None = Header(default=None)):
@@ -184,6 +199,13 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
         except Exception as exc:
             return JSONResponse({"error": f"cannot load {name} version {request.version}: {type(exc).__name__}: {exc}"}, status_code=422)
         telemetry.served(served.name, served.version, served.run_id)
+        if watcher is not None:
+            watcher.publish()
+            try:
+                workers = await wait_until_served(watcher.status.folder, name, served.version, config.worker_sync_timeout_s)
+            except WorkersLag as lag:
+                return JSONResponse({"error": str(lag), "model": name, "version": served.version}, status_code=504 if lag.timed_out else 502)
+            return {**served.describe(), "workers": len(workers)}
         return served.describe()
 
     return app
@@ -214,7 +236,7 @@ def score_rows(served: ServedModel, rows: SignatureRows | None, body: bytes, con
     else:
         raise BadScoringRequest(415, "unsupported content type", "Content-Type: application/json or text/csv", repr(content_type))
     try:
-        predictions = served.model.predict(to_frame(records, rows.columns))
+        predictions = served.scorer.predict(to_frame(records, rows.columns))
     except Exception as exc:  # the rows passed the signature; say what the model refused, not a stack trace
         log.warning("%s version %s could not score %d valid rows", served.name, served.version, len(records), exc_info=True)
         message = getattr(exc, "message", str(exc))
@@ -253,7 +275,6 @@ def build_app_from_env():
     ``CT_SERVING_MODEL_NAME`` version ``CT_SERVING_MODEL_VERSION`` and fails at start if it cannot
     load it, so that the container never turns healthy with nothing to serve.
     """
-    import os
     import tempfile
     from pathlib import Path
 
@@ -264,9 +285,9 @@ def build_app_from_env():
         store.deploy(os.environ["CT_SERVING_MODEL_NAME"], os.environ["CT_SERVING_MODEL_VERSION"])
         return create_app(store, ServingConfig.from_env())
 
-    from include.settings import Settings
-
     from include.monitoring.prediction_log import PredictionLog
+    from include.serving.workers import WORKER_DIR_ENV, WorkerStatus
+    from include.settings import Settings
 
     settings = Settings.from_env()
     store = ModelStore(registry_loader(settings.mlflow_tracking_uri), settings.serving_dir / "deployed.json")
@@ -280,4 +301,6 @@ def build_app_from_env():
             on_write=lambda model, n: telemetry.log_written.labels(model=model).inc(n),
             on_drop=lambda model, n: telemetry.log_dropped.labels(model=model).inc(n),
         )
-    return create_app(store, config, telemetry, predictions, settings.outcomes_dir)
+    worker_dir = os.environ.get(WORKER_DIR_ENV)
+    watcher = DeployedFileWatcher(store, WorkerStatus(Path(worker_dir))) if worker_dir else None
+    return create_app(store, config, telemetry, predictions, settings.outcomes_dir, watcher)

@@ -20,6 +20,8 @@ class ServingConfig:
     header_timeout_s: float = 10.0  # CT_SERVING_HEADER_TIMEOUT_S: headers still arriving after this get 408
     keep_alive_s: int = 5  # CT_SERVING_KEEP_ALIVE_S: idle keep-alive connections are closed after this
     prediction_log: bool = True  # CT_SERVING_PREDICTION_LOG=off: no prediction log (drift monitoring then sees nothing)
+    workers: int = os.cpu_count() or 1  # CT_SERVING_WORKERS: server processes (python -m include.serving); 1 = a single process
+    worker_sync_timeout_s: float = 45.0  # CT_SERVING_WORKER_SYNC_TIMEOUT_S: a deploy fails if a worker has not swapped by then
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServingConfig":
@@ -55,4 +57,6 @@ class ServingConfig:
             header_timeout_s=positive("CT_SERVING_HEADER_TIMEOUT_S", defaults.header_timeout_s, float),
             keep_alive_s=positive("CT_SERVING_KEEP_ALIVE_S", defaults.keep_alive_s, int),
             prediction_log=switch("CT_SERVING_PREDICTION_LOG", defaults.prediction_log),
+            workers=positive("CT_SERVING_WORKERS", defaults.workers, int),
+            worker_sync_timeout_s=positive("CT_SERVING_WORKER_SYNC_TIMEOUT_S", defaults.worker_sync_timeout_s, float),
         )

@@ -8,6 +8,7 @@ start); otherwise it gets a 408 with a JSON message and the connection is closed
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
@@ -61,6 +62,22 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         log.warning("%s:%s - closed: request headers not complete within %g s - 408", *(self.client or ("?", "?")), self.header_timeout_s)
         self.transport.write(head.encode() + body)
         self.transport.close()
+
+
+class HeaderDeadlineFromEnv(HeaderDeadlineProtocol):
+    """The protocol by import path, for worker processes: uvicorn imports it in each worker (a class
+    made at run time by ``with_header_deadline`` cannot be sent to a spawned process)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timeout_s = _header_timeout_from_env()
+
+
+@functools.cache
+def _header_timeout_from_env() -> float:
+    from include.serving.config import ServingConfig
+
+    return ServingConfig.from_env().header_timeout_s
 
 
 def with_header_deadline(header_timeout_s: float) -> type[HeaderDeadlineProtocol]:

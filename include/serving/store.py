@@ -1,7 +1,10 @@
 """Which model version each model serves, kept in memory and on disk.
 
 The deployed versions are written to a small JSON file (atomically) so that a
-restarted server serves what it served before, without asking anyone.
+restarted server serves what it served before, without asking anyone. With several
+worker processes the file is also what they agree on (``include/serving/workers.py``):
+a deploy changes only its own model's entry, under a file lock, so two deploys of
+different models in two workers never undo each other.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +34,13 @@ class ServedModel:
     def describe(self) -> dict:
         return {"model": self.name, "version": self.version, "run_id": self.run_id, "loaded_at": self.loaded_at}
 
+    @cached_property
+    def scorer(self):
+        """How this version predicts once a request is validated (``include/serving/scorer.py``)."""
+        from include.serving.scorer import Scorer
+
+        return Scorer(self.model)
+
 
 class ModelStore:
     """Models by name. A swap loads the new version fully before replacing the old one."""
@@ -39,6 +50,10 @@ class ModelStore:
         self._state_file = Path(state_file)
         self._models: dict[str, ServedModel] = {}
         self._lock = threading.Lock()
+
+    @property
+    def state_file(self) -> Path:
+        return self._state_file
 
     def get(self, name: str) -> ServedModel | None:
         return self._models.get(name)
@@ -50,9 +65,38 @@ class ModelStore:
         served = self._loader(name, str(version))  # may raise: the old version keeps serving
         with self._lock:
             self._models[name] = served
-            self._save()
+            self._save(name, served.version)
         log.info("now serving %s version %s", name, version)
         return served
+
+    def adopt(self, name: str, version: str) -> ServedModel | None:
+        """Load and serve what another worker deployed, without writing the file.
+
+        Returns None (and keeps what it serves) when the file moved on while loading:
+        a rollback during a slow load must not be undone by the load finishing.
+        """
+        served = self._loader(name, str(version))
+        with self._lock:
+            if self.desired().get(name) != str(version):
+                return None
+            self._models[name] = served
+        log.info("now serving %s version %s (deployed by another worker)", name, version)
+        return served
+
+    def desired(self) -> dict[str, str]:
+        """The versions ``deployed.json`` names ({} when there is none yet)."""
+        try:
+            return {str(k): str(v) for k, v in json.loads(self._state_file.read_text()).items()}
+        except FileNotFoundError:
+            return {}
+
+    def state_signature(self) -> tuple | None:
+        """A cheap fingerprint of the state file (a stat): changes whenever a deploy rewrites it."""
+        try:
+            st = self._state_file.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def restore(self) -> None:
         """Load what was deployed before a restart; a version that fails to load is reported, not fatal."""
@@ -64,6 +108,13 @@ class ModelStore:
             except Exception:
                 log.exception("could not restore %s version %s", name, version)
 
-    def _save(self) -> None:
-        state = {name: served.version for name, served in sorted(self._models.items())}
-        write_atomically(self._state_file, json.dumps(state, indent=2).encode())
+    def _save(self, name: str, version: str) -> None:
+        import fcntl
+
+        # Read-modify-write under a lock shared by every worker: only this model's entry changes.
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(str(self._state_file) + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            state = self.desired()
+            state[name] = version
+            write_atomically(self._state_file, json.dumps(dict(sorted(state.items())), indent=2).encode())

@@ -5,6 +5,13 @@ apps in one process, as in the tests, never collide on metric names. The drift f
 that the monitoring DAG computes are exported here too (``DriftFiguresCollector``):
 the DAG writes ``<serving_dir>/monitoring/<model>.json`` and every scrape reads the
 latest one, so no pushgateway is needed and a restarted server still exports them.
+
+With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set by ``python -m include.serving
+--workers N``, a fresh folder per start) every worker writes its samples to that folder and a
+scrape, whichever worker answers it, sums the counters and histograms of all of them
+(``MultiProcessCollector``). The served-version gauges take the most recently set value, and
+the version/run labels are a gauge (1 = served now, 0 = served before) since ``Info`` has no
+multiprocess mode.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 log = logging.getLogger(__name__)
@@ -27,21 +35,40 @@ class ServingTelemetry:
     """Requests, errors, latency, predictions and the served version, per model."""
 
     def __init__(self, drift_dir: Path | None = None):
+        self.drift_dir = drift_dir
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("ct_serving_requests", "Prediction requests answered, by model and HTTP status.", ["model", "status"], registry=r)
         self.errors = Counter("ct_serving_errors", "Prediction requests answered with 4xx or 5xx, by model and error kind.", ["model", "kind"], registry=r)
         self.latency = Histogram("ct_serving_request_seconds", "Time to answer a prediction request (parse, validate, predict).", ["model"], buckets=LATENCY_BUCKETS, registry=r)
         self.predictions = Counter("ct_serving_predictions", "Predicted rows, by model and class (classification) or value bucket (regression).", ["model", "version", "outcome"], registry=r)
-        self.served_version = Gauge("ct_serving_model_version", "The model version being served (as a number, for graphs of deploys).", ["model"], registry=r)
-        self.served_info = Info("ct_serving_model", "The model version being served, and its MLflow run.", ["model"], registry=r)
+        self.served_version = Gauge("ct_serving_model_version", "The model version being served (as a number, for graphs of deploys).", ["model"], registry=r, multiprocess_mode="mostrecent")
+        self.served_info = Gauge("ct_serving_model_info", "The model version being served (1) and versions served before it since the start (0), with the MLflow run.", ["model", "run_id", "version"], registry=r, multiprocess_mode="mostrecent")
+        self._info_labels: dict[str, tuple[str, str]] = {}
         self.log_dropped = Counter("ct_prediction_log_dropped", "Prediction records dropped because the log writer fell behind.", ["model"], registry=r)
         self.log_written = Counter("ct_prediction_log_written", "Prediction records appended to the prediction log.", ["model"], registry=r)
         if drift_dir is not None:
             r.register(DriftFiguresCollector(drift_dir))
 
+    def scrape_registry(self) -> CollectorRegistry:
+        """What /metrics exports: this registry, or every worker's samples in multiprocess mode."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return self.registry
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        merged = CollectorRegistry(auto_describe=True)
+        MultiProcessCollector(merged)
+        if self.drift_dir is not None:
+            merged.register(DriftFiguresCollector(self.drift_dir))
+        return merged
+
     def served(self, name: str, version: str, run_id: str | None) -> None:
-        self.served_info.labels(model=name).info({"version": str(version), "run_id": run_id or ""})
+        labels = (run_id or "", str(version))
+        previous = self._info_labels.get(name)
+        if previous is not None and previous != labels:
+            self.served_info.labels(name, *previous).set(0)
+        self.served_info.labels(name, *labels).set(1)
+        self._info_labels[name] = labels
         try:
             self.served_version.labels(model=name).set(float(version))
         except ValueError:

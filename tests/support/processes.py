@@ -36,12 +36,12 @@ def wait_for_http(url: str, timeout_s: float, process: subprocess.Popen | None =
 
 
 @contextmanager
-def model_server(env: dict, log: Path):
+def model_server(env: dict, log: Path, args: tuple[str, ...] = ()):
     """The platform's model server on a free loopback port; yields its base URL."""
     port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "include.serving", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "include.serving", "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"

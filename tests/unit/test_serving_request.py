@@ -66,3 +66,12 @@ def test_settings_come_from_the_environment_and_bad_values_name_the_variable():
     for raw in ("0", "-1", "many"):
         with pytest.raises(ValueError, match=f"CT_SERVING_MAX_BODY_BYTES must be a positive int, found '{raw}'"):
             ServingConfig.from_env({"CT_SERVING_MAX_BODY_BYTES": raw})
+
+
+def test_workers_default_to_one_per_cpu_and_must_be_positive():
+    import os
+
+    assert ServingConfig.from_env({}).workers == (os.cpu_count() or 1)
+    assert ServingConfig.from_env({"CT_SERVING_WORKERS": "3"}).workers == 3
+    with pytest.raises(ValueError, match="CT_SERVING_WORKERS must be a positive int, found '0'"):
+        ServingConfig.from_env({"CT_SERVING_WORKERS": "0"})

@@ -1,0 +1,78 @@
+"""Worker status files and the deploy wait: what is waited for, what is skipped, what the errors say."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import pytest
+
+from include.serving.store import ModelStore, ServedModel
+from include.serving.workers import DeployedFileWatcher, WorkersLag, WorkerStatus, live_statuses, pid_alive, wait_until_served
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_dead_workers_status_is_removed_not_waited_for(tmp_path):
+    WorkerStatus(tmp_path).publish({"m": "2"}, {})
+    gone = dead_pid()
+    WorkerStatus(tmp_path, pid=gone).publish({"m": "1"}, {})
+    assert not pid_alive(gone)
+    assert set(live_statuses(tmp_path)) == {WorkerStatus(tmp_path).pid}
+    assert not (tmp_path / f"{gone}.json").exists()
+    assert asyncio.run(wait_until_served(tmp_path, "m", "2", timeout_s=1)) == {WorkerStatus(tmp_path).pid: "2"}
+
+
+def test_a_lagging_worker_times_out_by_name(tmp_path):
+    WorkerStatus(tmp_path).publish({"m": "1"}, {})
+    with pytest.raises(WorkersLag, match=r"1 of 1 workers still serve another version: pid \d+ serves 1") as lag:
+        asyncio.run(wait_until_served(tmp_path, "m", "2", timeout_s=0.2))
+    assert lag.value.timed_out
+
+
+def test_a_worker_that_cannot_load_fails_the_wait_at_once(tmp_path):
+    WorkerStatus(tmp_path).publish({"m": "1"}, {"m": {"version": "2", "error": "OSError: disk full"}})
+    with pytest.raises(WorkersLag, match="could not load it: pid .*: OSError: disk full") as lag:
+        asyncio.run(wait_until_served(tmp_path, "m", "2", timeout_s=30))
+    assert not lag.value.timed_out
+
+
+def loader(name, version):
+    if version == "bad":
+        raise OSError("cannot read the model")
+    return ServedModel(name, version, None, object())
+
+
+def test_the_watcher_follows_the_file_and_reports(tmp_path):
+    state = tmp_path / "deployed.json"
+    mine, theirs = ModelStore(loader, state), ModelStore(loader, state)
+    watcher = DeployedFileWatcher(theirs, WorkerStatus(tmp_path / "status"))
+    mine.deploy("a", "1")
+    mine.deploy("b", "7")
+    theirs_deploy = ModelStore(loader, state)
+    theirs_deploy.deploy("a", "2")  # another worker: only its model's entry changes
+    assert json.loads(state.read_text()) == {"a": "2", "b": "7"}
+    watcher.sync()
+    assert {n: s.version for n, s in theirs.all().items()} == {"a": "2", "b": "7"}
+    state.write_text(json.dumps({"a": "bad", "b": "7"}))  # a version this worker cannot load
+    watcher.sync()
+    status = json.loads(watcher.status.path.read_text())
+    assert status["models"] == {"a": "2", "b": "7"} and status["failed"]["a"]["version"] == "bad"
+    state.write_text(json.dumps({"a": "2", "b": "7"}))  # the rollback clears the failure
+    watcher.sync()
+    assert json.loads(watcher.status.path.read_text())["failed"] == {}
+
+
+def test_a_load_overtaken_by_a_rollback_is_not_swapped_in(tmp_path):
+    state = tmp_path / "deployed.json"
+    store = ModelStore(loader, state)
+    store.deploy("a", "1")
+    slow = ModelStore(lambda n, v: (state.write_text(json.dumps({"a": "1"})), ServedModel(n, v, None, object()))[1], state)
+    state.write_text(json.dumps({"a": "2"}))
+    assert slow.adopt("a", "2") is None and slow.get("a") is None
