@@ -292,6 +292,12 @@ def build_app_from_env():
     settings = Settings.from_env()
     store = ModelStore(registry_loader(settings.mlflow_tracking_uri), settings.serving_dir / "deployed.json")
     store.restore()
+    if not store.all():
+        # Nothing to restore: import what loading a model needs now (about 5 s), so the first deploy,
+        # which a pipeline run waits for, does not pay for it.
+        import mlflow.pyfunc  # noqa: F401
+        import mlflow.sklearn  # noqa: F401
+        import skops.io  # noqa: F401
     config = ServingConfig.from_env()
     telemetry = ServingTelemetry(drift_dir=settings.monitoring_dir / "latest")
     predictions = None
