@@ -11,7 +11,9 @@ from airflow.sdk import Asset
 
 
 def retrain_asset(model: str) -> Asset:
-    return Asset(name=f"{model}__retrain", uri=f"ct://models/{model}/retrain", group="retraining")
+    # An "x-" scheme is ours by Airflow's convention: no provider is asked to normalise it, which would
+    # import every provider's asset module (and Airflow's ORM) while the DAG file parses: 0.15 s.
+    return Asset(name=f"{model}__retrain", uri=f"x-ct://models/{model}/retrain", group="retraining")
 
 
 def retrain_reason(triggering_asset_events) -> str:
