@@ -109,7 +109,7 @@ def run_pip_audit(pins: dict[str, str], service: str, timeout_s: float = 600) ->
         handle.write("".join(f"{name}=={version}\n" for name, version in sorted(pins.items())))
     command = [sys.executable, "-m", "pip_audit", "-r", handle.name, "--no-deps", "--disable-pip", "-f", "json", "--progress-spinner", "off", "-s", service]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         return None, f"pip-audit -s {service}: no answer within {timeout_s:.0f} s"
     finally:
@@ -231,10 +231,10 @@ def render_markdown(result: AuditResult, when: str) -> str:
         "",
         f"Generated {when} by `.venv/bin/python scripts/dependency_audit.py` over the {total} pins of `constraints.txt`.",
         "",
-        f"**Verdict: {'FAILED' if failures else 'passed'}.** Checked {result.checked()} of {total} pins"
-        f" ({result.checked(direct=True)} of the {sum(p.direct for p in result.packages.values())} direct pins); vulnerable {result.count('vulnerable')},"
-        f" accepted vulnerable {result.count('ignored')}, direct pins accepted unchecked {result.count('accepted')},"
-        f" **{result.count('not checked')} not checked**: no verdict, not a clean bill of health.",
+        (f"**Verdict: {'FAILED' if failures else 'passed'}.** Checked {result.checked()} of {total} pins"
+         f" ({result.checked(direct=True)} of the {sum(p.direct for p in result.packages.values())} direct pins); vulnerable {result.count('vulnerable')},"
+         f" accepted vulnerable {result.count('ignored')}, direct pins accepted unchecked {result.count('accepted')},"
+         f" **{result.count('not checked')} not checked**: no verdict, not a clean bill of health."),
         "",
         *([f"- FAILED: {f}" for f in failures] + [""] if failures else []),
         "What each source answered:",
