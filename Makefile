@@ -10,7 +10,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export CT_HOME ?= $(CURDIR)/.state
 
-.PHONY: install run stop status clean test test-fast lock bench
+.PHONY: install run stop status clean test test-fast lint lock bench
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ test: install
 # Unit, operator and DAG tests only (seconds, no end-to-end runs).
 test-fast: install
 	$(PY) -m pytest -m "not e2e"
+
+# Ruff over the whole repository (rules and exceptions in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
 
 # The benchmark (about 15 minutes on 2 cores): writes reports/bench/ (table, plots, results.json).
 bench: install

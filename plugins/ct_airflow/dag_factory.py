@@ -6,11 +6,19 @@ ingest -> version_snapshot -> validate -> fingerprint -> train -> evaluate -> pr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import (
-    DAG, AssetOrTimeSchedule, AsyncCallback, BaseOperator, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, TaskGroup, XComArg,
+    DAG,
+    AssetOrTimeSchedule,
+    AsyncCallback,
+    BaseOperator,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    TaskGroup,
+    XComArg,
 )
 
 from ct_airflow.alerts import PipelineAlertNotifier, deadline_missed
@@ -45,7 +53,7 @@ def build_dag(path: Path) -> DAG:
     spec = load_spec(path)
     spec_path = str(path)
     docs = task_docs(spec)
-    start = datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc)
+    start = datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC)
     alert = PipelineAlertNotifier(model=spec.name, conn_id=spec.alerts.conn_id, owner_email=spec.owner.email)
     with DAG(
         dag_id=spec.name,
@@ -129,7 +137,7 @@ class SpecErrorOperator(BaseOperator):
 
 def build_invalid_spec_dag(path: Path, error: SpecError) -> DAG:
     with DAG(
-        dag_id=path.stem, schedule=None, start_date=datetime(2020, 1, 1, tzinfo=timezone.utc), catchup=False,
+        dag_id=path.stem, schedule=None, start_date=datetime(2020, 1, 1, tzinfo=UTC), catchup=False,
         tags=["continuous-training", "invalid-spec"], doc_md=f"### Invalid model spec\n\n```\n{error}\n```\n",
         default_args={"owner": "platform", "retries": 0},
     ) as dag:

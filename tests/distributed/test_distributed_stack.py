@@ -12,7 +12,8 @@ import hashlib
 import os
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,8 +29,8 @@ def day(days_back: int) -> datetime:
     """A day ``days_back`` before the latest complete one (backfills only take complete intervals) in the demo history."""
     from tests.fixtures import DEMO_END
 
-    latest = min(datetime.now(timezone.utc).date(), DEMO_END) - timedelta(days=1)
-    return datetime.combine(latest - timedelta(days=days_back), datetime.min.time(), tzinfo=timezone.utc)
+    latest = min(datetime.now(UTC).date(), DEMO_END) - timedelta(days=1)
+    return datetime.combine(latest - timedelta(days=days_back), datetime.min.time(), tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_a_triggered_run_runs_on_the_celery_workers_registers_in_postgres_and_se
     assert version.tags["airflow_run_id"] == run["dag_run_id"] and version.tags["training_complete"] == "true"
     champion = assert_aliases_point_at_complete_versions(stack, SEATTLE)
     interval_end = stack.api.run(SEATTLE, run["dag_run_id"])["data_interval_end"]
-    assert datetime.fromisoformat(version.tags["data_interval_end"]) == datetime.fromisoformat(interval_end.replace("Z", "+00:00"))
+    assert datetime.fromisoformat(version.tags["data_interval_end"]) == datetime.fromisoformat(interval_end)
     # The alias lives in the PostgreSQL database of this stack.
     assert pg_rows(stack, "SELECT version FROM registered_model_aliases WHERE name = %s AND alias = 'champion'", SEATTLE) == [(int(champion),)]
 
@@ -160,7 +161,7 @@ def test_a_nightly_run_a_backfill_day_and_another_model_at_once_leave_everything
     for dag_id, run_id in runs:
         md5 = xcom(stack, dag_id, run_id, "version_snapshot", "md5")
         staged = xcom(stack, dag_id, run_id, "ingest", "snapshot_path")
-        assert hashlib.md5(open(staged, "rb").read()).hexdigest() == md5, f"{run_id} versioned bytes other than its own snapshot {staged}"
+        assert hashlib.md5(Path(staged).read_bytes()).hexdigest() == md5, f"{run_id} versioned bytes other than its own snapshot {staged}"
         fetched = workspace.fetch(md5, stack.base / "fetched" / f"{md5}.parquet")
         assert hashlib.md5(fetched.read_bytes()).hexdigest() == md5
         md5s.add(md5)

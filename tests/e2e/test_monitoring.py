@@ -11,7 +11,7 @@ empty prediction log (the earlier traffic is moved aside), so each can run alone
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +35,7 @@ def monitor(platform) -> dict[str, str]:
     from ct_airflow.monitoring_dag import build_all_monitoring
 
     dag = build_all_monitoring(only=f"{MODEL}__monitoring")[f"{MODEL}__monitoring"]
-    logical = datetime.now(timezone.utc) + timedelta(hours=1, seconds=next(_runs))
+    logical = datetime.now(UTC) + timedelta(hours=1, seconds=next(_runs))
     run = dag.test(logical_date=logical)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return {**states, "_run": str(run.state), "_run_id": run.run_id}

@@ -96,7 +96,7 @@ class Stack:
         """The airflow CLI against this stack's metadata DB. SQLite lets one writer in at a time: a command
         that found the scheduler writing fails whole ("database is locked", rolled back) and is run again."""
         for _ in range(5):
-            result = subprocess.run([sys.executable, "-m", "airflow", *args], env={**os.environ, **self.env}, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+            result = subprocess.run([sys.executable, "-m", "airflow", *args], env={**os.environ, **self.env}, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
             if result.returncode == 0 or "database is locked" not in result.stderr + result.stdout:
                 break
         assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
