@@ -12,7 +12,6 @@ import os
 import secrets
 import subprocess
 import sys
-
 from dataclasses import dataclass
 
 import pytest

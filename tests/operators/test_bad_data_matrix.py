@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-
 from ct_airflow.operators.ingest import IngestOperator
 from ct_airflow.operators.validate import GxValidateOperator
+
 from tests.operators.conftest import INTERVAL, SEATTLE, task_context
 
 MODEL = "seattle_temp_max"
