@@ -10,42 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import email
 import ipaddress
 import json
-import socket
 import ssl
-from email import policy
-from html import unescape
 from types import SimpleNamespace
 
 from include.settings import MODELS_DIR
 from include.spec import load_spec
+from tests.support.mailbox import Mailbox, start_server
+from tests.support.processes import free_port
 
 SPEC_PATH = MODELS_DIR / "penguin_species.yaml"
 LOGIN, PASSWORD = "ct-alerts", "s3cret-for-the-test"  # pragma: allowlist secret - a fake for a server the test starts
-
-
-class Mailbox:
-    """aiosmtpd handler: keeps every message with what the session knew about TLS and login."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append(SimpleNamespace(
-            mail_from=envelope.mail_from, rcpt_tos=list(envelope.rcpt_tos), subject=str(message["Subject"]),
-            body=unescape(message.get_body(("plain", "html")).get_content()), tls=session.ssl is not None,
-            login=session.login_data if session.authenticated else None,
-        ))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def self_signed_certificate(folder):
@@ -69,14 +45,6 @@ def self_signed_certificate(folder):
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return cert_file, key_file
-
-
-def start_server(mailbox: Mailbox, **smtp_parameters):
-    from aiosmtpd.controller import Controller
-
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), **smtp_parameters)
-    controller.start()
-    return controller
 
 
 def set_connection(monkeypatch, conn_id: str, port: int, **fields):

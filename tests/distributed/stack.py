@@ -94,7 +94,8 @@ class Stack:
             "CT_HOME": str(self.home),
             "CT_DVC_REMOTE": str(self.base / "shared" / "dvc-remote"),
             "CT_CELERY_WORKERS": str(len(WORKERS)),
-            "CT_CELERY_CONCURRENCY": "3",
+            # One task slot per worker: two at once on two cores (six slots only made tasks wait for CPU).
+            "CT_CELERY_CONCURRENCY": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         }
