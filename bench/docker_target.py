@@ -26,9 +26,9 @@ def measure(work: Path, rows: int = 10_000, progress=print) -> dict:
 
     sys.path.insert(0, str(PROJECT_ROOT))
     from tests.support.docker_engine import (
+        cache_serving_images,
         import_base_image,
-        load_cached_image,
-        save_image_to_cache,
+        load_serving_images,
         start_engine,
         stop_engine,
         wheelhouse,
@@ -40,7 +40,7 @@ def measure(work: Path, rows: int = 10_000, progress=print) -> dict:
         raise RuntimeError(f"no Docker engine can be started here: {reason}")
     import docker
 
-    from include.docker_deploy.images import ImageSettings, ensure_runtime_image, runtime_tag
+    from include.docker_deploy.images import ImageSettings, ensure_runtime_image
     from include.docker_deploy.target import free_port
 
     work.mkdir(parents=True, exist_ok=True)
@@ -54,12 +54,11 @@ def measure(work: Path, rows: int = 10_000, progress=print) -> dict:
         base = import_base_image(client)
         wheels = wheelhouse()
         images = ImageSettings(base_image=base, wheelhouse=wheels)
-        runtime = runtime_tag(images)
-        setup["runtime_cached"] = load_cached_image(client, runtime)
-        progress(f"docker: runtime image {'from the cache' if setup['runtime_cached'] else 'being built'} ...")
+        setup["deps_cached"] = load_serving_images(client, images)
+        progress(f"docker: serving dependencies {'from the cache' if setup['deps_cached'] else 'being built'}; runtime image being built ...")
         ensure_runtime_image(client, images)
-        if not setup["runtime_cached"]:
-            save_image_to_cache(client, runtime)
+        if not setup["deps_cached"]:
+            cache_serving_images(client, images)
         setup["images_s"] = round(time.perf_counter() - t, 1)
 
         home = work / f"docker-{rows}"

@@ -1,7 +1,8 @@
-"""Serving images: the shared runtime, one immutable image per model version, and pruning.
+"""Serving images: the shared dependencies and runtime, one immutable image per model version, and pruning.
 
-The runtime image (Python, serving dependencies, core code) is tagged by a hash of everything
-that goes into it, so it is built once per change of code, dependencies or base image. A model
+The dependencies image (Python and the serving venv) and the runtime image (that plus the core code)
+are each tagged by a hash of everything that goes into them, so the first is built once per change
+of dependencies or base image (minutes), the second once per change of code (seconds). A model
 image is ``FROM`` it plus the MLflow model folder: building it takes seconds, and an image that
 already exists for ``<model>:<version>`` is reused, never rebuilt (a version is immutable).
 """
@@ -20,6 +21,7 @@ from include.errors import DeployError
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_DIR = ROOT / "deploy" / "serving"
+DEPS_REPOSITORY = "ct-serving-deps"
 RUNTIME_REPOSITORY = "ct-serving-runtime"
 LABEL = "io.ct-platform"  # label prefix of everything this target builds or starts
 # The lineage tags of a registered version that become image labels (include/training.py sets them).
@@ -57,11 +59,23 @@ def build_wheelhouse(dest: Path, python: str = sys.executable) -> Path:
     return dest
 
 
-def _runtime_context(settings: ImageSettings) -> tuple[Path, str]:
-    ctx = Path(tempfile.mkdtemp(prefix="ct-runtime-ctx-"))
-    shutil.copy(SERVING_DIR / "Dockerfile.runtime", ctx / "Dockerfile")
+def _context(dockerfile: str) -> Path:
+    ctx = Path(tempfile.mkdtemp(prefix="ct-image-ctx-"))
+    shutil.copy(SERVING_DIR / dockerfile, ctx / "Dockerfile")
+    return ctx
+
+
+def _digest(ctx: Path, seed: str, skip: Path | None = None) -> str:
+    digest = hashlib.sha256(seed.encode())
+    for path in sorted(p for p in ctx.rglob("*") if p.is_file() and (skip is None or p.parent != skip)):
+        digest.update(str(path.relative_to(ctx)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _deps_context(settings: ImageSettings) -> tuple[Path, str]:
+    ctx = _context("Dockerfile.deps")
     (ctx / "requirements.txt").write_text(serving_requirements())
-    shutil.copytree(ROOT / "include", ctx / "include", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "models"))
     wheels = ctx / "wheelhouse"
     wheels.mkdir()
     if settings.wheelhouse is not None:
@@ -71,12 +85,62 @@ def _runtime_context(settings: ImageSettings) -> tuple[Path, str]:
                 (wheels / wheel.name).hardlink_to(wheel)
             except OSError:
                 shutil.copy(wheel, wheels / wheel.name)
-    digest = hashlib.sha256(settings.base_image.encode())
-    for path in sorted(p for p in ctx.rglob("*") if p.is_file() and p.parent != wheels):
-        digest.update(str(path.relative_to(ctx)).encode())
-        digest.update(path.read_bytes())
-    digest.update(b"offline" if settings.wheelhouse else b"index")
-    return ctx, digest.hexdigest()[:12]
+    # The pinned requirements decide the wheels: their names are hashed, not their bytes.
+    names = ",".join(sorted(p.name for p in wheels.iterdir()))
+    return ctx, _digest(ctx, f"{settings.base_image}\n{'offline' if settings.wheelhouse else 'index'}\n{names}", skip=wheels)
+
+
+def _runtime_context(deps: str) -> tuple[Path, str]:
+    ctx = _context("Dockerfile.runtime")
+    shutil.copytree(ROOT / "include", ctx / "include", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "models"))
+    return ctx, _digest(ctx, deps)
+
+
+def deps_tag(settings: ImageSettings) -> str:
+    """The tag the dependencies image has for the current dependencies and base image."""
+    ctx, digest = _deps_context(settings)
+    shutil.rmtree(ctx, ignore_errors=True)
+    return f"{DEPS_REPOSITORY}:{digest}"
+
+
+def runtime_tag(settings: ImageSettings) -> str:
+    """The tag the runtime image has for the current code, dependencies and base image."""
+    ctx, digest = _runtime_context(deps_tag(settings))
+    shutil.rmtree(ctx, ignore_errors=True)
+    return f"{RUNTIME_REPOSITORY}:{digest}"
+
+
+def _exists(client, tag: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def ensure_deps_image(client, settings: ImageSettings) -> str:
+    """The dependencies image for the current requirements and base; built only when it does not exist."""
+    ctx, digest = _deps_context(settings)
+    tag = f"{DEPS_REPOSITORY}:{digest}"
+    if _exists(client, tag):
+        shutil.rmtree(ctx, ignore_errors=True)
+        return tag
+    _build(client, ctx, tag, {"BASE_IMAGE": settings.base_image}, {f"{LABEL}.role": "deps"})
+    return tag
+
+
+def ensure_runtime_image(client, settings: ImageSettings) -> str:
+    """The runtime image for the current code and dependencies; built only when it does not exist."""
+    deps = ensure_deps_image(client, settings)
+    ctx, digest = _runtime_context(deps)
+    tag = f"{RUNTIME_REPOSITORY}:{digest}"
+    if _exists(client, tag):
+        shutil.rmtree(ctx, ignore_errors=True)
+        return tag
+    _build(client, ctx, tag, {"DEPS_IMAGE": deps}, {f"{LABEL}.role": "runtime"})
+    return tag
 
 
 def _build(client, ctx: Path, tag: str, buildargs: dict, labels: dict) -> None:
@@ -93,29 +157,6 @@ def _build(client, ctx: Path, tag: str, buildargs: dict, labels: dict) -> None:
         raise DeployError(f"the Docker engine refused to build {tag}: {exc}") from exc
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
-
-
-def runtime_tag(settings: ImageSettings) -> str:
-    """The tag the runtime image has for the current code, dependencies and base image."""
-    ctx, digest = _runtime_context(settings)
-    shutil.rmtree(ctx, ignore_errors=True)
-    return f"{RUNTIME_REPOSITORY}:{digest}"
-
-
-def ensure_runtime_image(client, settings: ImageSettings) -> str:
-    """The runtime image for the current code and dependencies; built only when it does not exist."""
-    import docker.errors
-
-    ctx, digest = _runtime_context(settings)
-    tag = f"{RUNTIME_REPOSITORY}:{digest}"
-    try:
-        client.images.get(tag)
-        shutil.rmtree(ctx, ignore_errors=True)
-        return tag
-    except docker.errors.ImageNotFound:
-        pass
-    _build(client, ctx, tag, {"BASE_IMAGE": settings.base_image}, {f"{LABEL}.role": "runtime"})
-    return tag
 
 
 def image_labels(model: str, version: str, tags: dict) -> dict:

@@ -18,9 +18,9 @@ import pytest
 
 from tests.support.docker_engine import (
     Engine,
+    cache_serving_images,
     import_base_image,
-    load_cached_image,
-    save_image_to_cache,
+    load_serving_images,
     start_engine,
     stop_engine,
     wheelhouse,
@@ -49,7 +49,7 @@ def stack():
         pytest.skip(f"DOCKER TIER NOT RUN: {reason}")
     import docker
 
-    from include.docker_deploy.images import ImageSettings, runtime_tag
+    from include.docker_deploy.images import ImageSettings
     from include.docker_deploy.target import DockerSettings, DockerTarget, free_port
     from include.registry import Registry
     from include.settings import Settings
@@ -68,11 +68,10 @@ def stack():
         wheels = wheelhouse()
         timings["wheelhouse_s"] = time.monotonic() - t
         image_settings = ImageSettings(base_image=base, wheelhouse=wheels)
-        # The runtime image depends only on code, dependencies and base: reuse an earlier run's.
-        runtime = runtime_tag(image_settings)
+        # The serving dependencies depend only on the requirements and base image: reuse an earlier run's.
         t = time.monotonic()
-        timings["runtime_cached"] = load_cached_image(client, runtime)
-        timings["runtime_load_s"] = time.monotonic() - t
+        timings["deps_cached"] = load_serving_images(client, image_settings)
+        timings["images_load_s"] = time.monotonic() - t
         for _ in range(2):  # versions 1 and 2: good
             register_seattle_model(home)
         _, broken = register_seattle_model(home)  # version 3: its model file is garbage
@@ -86,11 +85,11 @@ def stack():
             DockerSettings(images=image_settings, router_port=free_port(), admin_token=secrets.token_hex(8), keep_images=2, health_timeout_s=300),
         )
         yield Stack(engine, client, registry, target, timings, home)
-        if not timings["runtime_cached"]:
+        if not timings["deps_cached"]:
             try:
-                save_image_to_cache(client, runtime)
+                cache_serving_images(client, image_settings)
             except Exception as exc:  # noqa: BLE001 - a cache, not a result: say so and go on
-                print(f"could not cache {runtime}: {exc}")
+                print(f"could not cache the serving images: {exc}")
         print(f"\nDOCKER TIER SETUP: {timings}")
     finally:
         stop_engine(engine)

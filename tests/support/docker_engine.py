@@ -158,9 +158,13 @@ def wheelhouse() -> Path:
     return dest
 
 
+def _tarball(tag: str) -> Path:
+    return CACHE / f"image-{tag.replace(':', '-').replace('/', '_')}.tar"
+
+
 def load_cached_image(client, tag: str) -> bool:
-    """Load ``tag`` from the cache if an earlier run saved it (saves the runtime build, minutes)."""
-    tarball = CACHE / f"image-{tag.replace(':', '-').replace('/', '_')}.tar"
+    """Load ``tag`` from the cache if an earlier run saved it."""
+    tarball = _tarball(tag)
     if not tarball.exists():
         return False
     with open(tarball, "rb") as data:
@@ -168,11 +172,33 @@ def load_cached_image(client, tag: str) -> bool:
     return True
 
 
-def save_image_to_cache(client, tag: str) -> None:
-    tarball = CACHE / f"image-{tag.replace(':', '-').replace('/', '_')}.tar"
-    if tarball.exists():
-        return
-    partial = tarball.with_suffix(".partial")
-    with open(partial, "wb") as out:
-        out.writelines(client.images.get(tag).save(named=True))
-    os.replace(partial, tarball)
+def save_image_to_cache(client, tag: str, replaces: str | None = None) -> None:
+    """Save ``tag`` to the cache; ``replaces`` (a repository) drops that repository's other tarballs."""
+    tarball = _tarball(tag)
+    if not tarball.exists():
+        partial = tarball.with_suffix(".partial")
+        with open(partial, "wb") as out:
+            out.writelines(client.images.get(tag).save(named=True))
+        os.replace(partial, tarball)
+    if replaces:
+        for old in CACHE.glob(f"image-{replaces}-*.tar"):
+            if old != tarball:
+                old.unlink(missing_ok=True)
+
+
+def load_serving_images(client, settings) -> bool:
+    """The serving dependencies image an earlier run saved for these requirements and base image. The
+    runtime image on top of it (the code) is not cached: building it takes seconds, loading its ~900 MB
+    tarball about as long, and it changes with every commit."""
+    from include.docker_deploy.images import deps_tag
+
+    return load_cached_image(client, deps_tag(settings))
+
+
+def cache_serving_images(client, settings) -> None:
+    """Keep the dependencies image of the current requirements only (older ones are removed)."""
+    from include.docker_deploy.images import DEPS_REPOSITORY, deps_tag
+
+    save_image_to_cache(client, deps_tag(settings), replaces=DEPS_REPOSITORY)
+    for stale in CACHE.glob("image-ct-serving-runtime-*"):  # what earlier versions of this tier kept
+        stale.unlink(missing_ok=True)
