@@ -85,7 +85,8 @@ class Features(_Strict):
 
 
 class Estimator(_Strict):
-    # Checked for shape only: importing scikit-learn at DAG parse time costs seconds.
+    # Checked for shape only: importing scikit-learn at DAG parse time costs seconds. The class and its
+    # params are checked against scikit-learn by include/estimator_check.py (make check, start of a run).
     class_: str = Field(alias="class")
     params: dict = {}
 
