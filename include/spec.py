@@ -32,7 +32,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 
 
-def _valid_schedule(value: str) -> str:
+def valid_schedule(value: str) -> str:
     """A cron expression or preset the scheduler can compute runs from.
 
     Airflow does not validate the cron of an ``AssetOrTimeSchedule`` when it parses the DAG, so a
@@ -188,7 +188,7 @@ class Monitoring(_Strict):
     """The ``<model>__monitoring`` DAG: live inputs vs the champion's training data, live quality."""
 
     enabled: bool = True
-    schedule: Annotated[str, AfterValidator(_valid_schedule)] = "@hourly"
+    schedule: Annotated[str, AfterValidator(valid_schedule)] = "@hourly"
     window_hours: int = Field(24, ge=1, description="live predictions compared, counted back from the run's interval end")
     min_rows: int = Field(50, ge=1, description="fewer live rows: drift is reported but never triggers retraining")
     drift: DriftThresholds = DriftThresholds()
@@ -210,7 +210,7 @@ class ModelSpec(_Strict):
     description: str
     owner: Owner
     task: Literal["classification", "regression"]
-    schedule: Annotated[str, AfterValidator(_valid_schedule)] = "@daily"
+    schedule: Annotated[str, AfterValidator(valid_schedule)] = "@daily"
     start_date: date = date(2020, 1, 1)
     source: Source
     window_days: int = Field(365, ge=1, description="days of history in each training snapshot")
