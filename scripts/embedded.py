@@ -258,11 +258,7 @@ def start() -> None:
         if loaded[dag_id]["is_paused"]:
             api.patch(f"/dags/{dag_id}", {"is_paused": False})
             say(f"unpaused {dag_id}: its first nightly run (the latest complete day) starts now")
-    # The monitoring DAGs close the loop (drift -> retraining); one that is not loaded yet stays paused.
-    for dag_id in (f"{m}__monitoring" for m in wanted):
-        if dag_id in loaded and loaded[dag_id]["is_paused"]:
-            api.patch(f"/dags/{dag_id}", {"is_paused": False})
-            say(f"unpaused {dag_id}: hourly drift and live-quality checks")
+    # The monitoring DAGs need no unpausing: created unpaused, they skip while their model is paused.
 
     wait_http(f"http://127.0.0.1:{MLFLOW_PORT}/health", "MLflow UI", processes, "mlflow", 300)
     say("waiting for the first model to be served (first runs train every model; this takes a few minutes)")
