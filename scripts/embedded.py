@@ -43,13 +43,16 @@ def say(message: str) -> None:
     print(f"[ct {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+# The venv's bin folder (not resolved: its python may be a link to the system's), where `airflow` is.
+VENV_BIN = Path(sys.executable).parent
+
+
 def environment(settings: Settings) -> dict[str, str]:
     """Everything the components need; also written to $CT_HOME/env.sh for the airflow CLI."""
     airflow_home = settings.home / "airflow"
-    bin_dir = Path(sys.executable).parent
     return {
         "CT_HOME": str(settings.home),
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -103,6 +106,8 @@ def write_env_file(settings: Settings, env: dict[str, str]) -> Path:
     lines = []
     for key, value in env.items():
         if key == "PATH":
+            # The venv first, then the PATH of the shell that sources this: `airflow` is the venv's.
+            lines.append(f'export PATH={json.dumps(str(VENV_BIN))}"{os.pathsep}$PATH"\n')
             continue
         if key in SECRET_FILES:
             lines.append(f'export {key}="$(cat {json.dumps(str(secret_file(settings, key)))})"\n')
