@@ -86,6 +86,8 @@ def served(platform, tmp_path_factory):
 
     states = run_dag(MODEL, "2026-06-02")
     assert states["_run"] == "success", states
+    # A served model's DAG is unpaused; its monitoring follows that (a paused model's monitor skips).
+    unpause(MODEL)
     champion = Registry(platform.mlflow_tracking_uri, platform.mlflow_artifact_root).by_alias(MODEL, CHAMPION)
     path = DvcWorkspace(platform.dvc_workspace, platform.dvc_remote_url).fetch(champion.tags["data_md5"], tmp_path_factory.mktemp("ref") / "snapshot.parquet")
     return champion, pd.read_parquet(path)
@@ -124,7 +126,7 @@ def test_a_training_like_traffic_with_good_outcomes_triggers_nothing(platform, s
 
 
 def unpause(dag_id: str) -> None:
-    """New DAGs start paused, and the scheduler queues no run of a paused DAG for an Asset event."""
+    """New DAGs start paused; the scheduler queues no run of a paused DAG for an Asset event, and monitor skips."""
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
     from sqlalchemy import update
@@ -135,7 +137,6 @@ def unpause(dag_id: str) -> None:
 
 def test_b_outcomes_the_model_gets_wrong_trigger_retraining_through_the_asset(platform, served):
     _, training = served
-    unpause(MODEL)
     traffic = scenarios.from_training(SPEC, training, 60, seed=12)
     answered = scenarios.send(platform.serving_url, MODEL, traffic[SPEC.features.all])
     outcomes_joined(platform, answered, scenarios.degrade(SPEC, [p for _, _, p in answered]))
