@@ -11,7 +11,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export CT_HOME ?= $(CURDIR)/.state
 
-.PHONY: install run stop status clean check test test-fast lock bench
+.PHONY: install run stop status clean check test test-fast lint lock bench
 
 install: $(VENV)/.installed
 
@@ -39,12 +39,19 @@ clean: stop
 check: install
 	$(PY) -m include.check $(MODELS)
 
-test: install
-	$(PY) -m pytest
+# Two pytest workers (pytest-xdist): the long tiers each run whole on one worker, side by side
+# (tests/conftest.py, TIERS); the slowest tests are listed at the end. Lint first: it takes a second.
+PYTEST_WORKERS ?= 2
+test: install lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
-# Unit, operator and DAG tests only (seconds, no end-to-end runs).
+# Unit, operator and DAG tests only: no platform, engine or browser (under 3 minutes on 2 cores).
 test-fast: install
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "unit or operators or dags" -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
+
+# Ruff over the whole repository (rules and exceptions in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
 
 # The benchmark (about 15 minutes on 2 cores): writes reports/bench/ (table, plots, results.json).
 bench: install

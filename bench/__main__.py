@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import docker_target, orchestration, parse_time, report, scale, serving
@@ -54,7 +54,7 @@ def run(sections: list[str], settings: dict, work: Path) -> tuple[dict, dict]:
         (work / section).mkdir(parents=True, exist_ok=True)
         try:
             results[section] = runners[section](settings[section])
-        except Exception as exc:  # one broken section must not hide the others' figures
+        except Exception as exc:  # noqa: BLE001 - one broken section must not hide the others' figures
             traceback.print_exc()
             errors[section] = f"{type(exc).__name__}: {str(exc)[:500]}"
         progress(f"{section}: done in {time.perf_counter() - started:.0f} s")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sections {sorted(unknown)}; expected some of {list(FULL)}")
 
     started = time.perf_counter()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="ct-bench-") as tmp:
         work = args.work or Path(tmp)
         results, errors = run(sections, SMOKE if args.smoke else FULL, work)

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 _STARTED = time.perf_counter()
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         warm_up.get("/execution/health")
     run_started = time.perf_counter()
     # dag.test() takes the interval that ends at the logical date: [day, day + 1) ends at day + 1.
-    logical = datetime.combine(args.day + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    logical = datetime.combine(args.day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
     run = dag.test(logical_date=logical, run_conf={"force_retrain": args.force_retrain})
     finished = time.perf_counter()
     instances = run.get_task_instances()

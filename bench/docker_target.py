@@ -25,7 +25,15 @@ def measure(work: Path, rows: int = 10_000, progress=print) -> dict:
     import sys
 
     sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.support.docker_engine import import_base_image, load_cached_image, save_image_to_cache, start_engine, stop_engine, wheelhouse, why_no_engine
+    from tests.support.docker_engine import (
+        import_base_image,
+        load_cached_image,
+        save_image_to_cache,
+        start_engine,
+        stop_engine,
+        wheelhouse,
+        why_no_engine,
+    )
 
     reason = why_no_engine()
     if reason:

@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
@@ -103,7 +104,7 @@ def run_load(
         thread.join()
     wall = time.perf_counter() - start
     ordered, ordered_service = sorted(latencies), sorted(service)
-    ms = lambda v: None if v is None else round(v * 1000, 2)  # noqa: E731
+    ms = lambda v: None if v is None else round(v * 1000, 2)
 
     def percentiles(values: list[float]) -> dict:
         return {"p50": ms(_percentile(values, 50)), "p95": ms(_percentile(values, 95)), "p99": ms(_percentile(values, 99)), "max": ms(values[-1] if values else None)}
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="sending threads (default 8)")
     parser.add_argument("--header", action="append", default=[], help="'Name: value', repeatable")
     args = parser.parse_args(argv)
-    payload = json.loads(open(args.payload).read()) if args.payload else None
+    payload = json.loads(Path(args.payload).read_text()) if args.payload else None
     headers = dict(h.split(":", 1) for h in args.header)
     result = run_load(args.url, payload, args.rate, args.duration, args.concurrency, {k.strip(): v.strip() for k, v in headers.items()})
     print(json.dumps(result, indent=2))

@@ -34,7 +34,7 @@ def _env(home: Path) -> dict[str, str]:
 def plain_run(spec_path: Path, home: Path, stages: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "bench.plain_pipeline", str(spec_path), "--stages", stages],
-        env=_env(home), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800,
+        env=_env(home), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800, check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"plain pipeline ({stages}) on {spec_path} failed:\n{out.stderr[-3000:]}")

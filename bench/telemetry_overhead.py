@@ -23,9 +23,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import run_load  # noqa: E402
-from tests.support.processes import model_server  # noqa: E402
-from tests.support.served_model import register_seattle_model  # noqa: E402
+from bench.load import run_load
+from tests.support.processes import model_server
+from tests.support.served_model import register_seattle_model
 
 
 def metrics_cost_us() -> float:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                 deployed.raise_for_status()
                 run_load(f"{url}/models/{name}/invocations", payload, rate=args.rate, duration=3)  # warm-up
                 results[f"log_{mode}"] = run_load(f"{url}/models/{name}/invocations", payload, rate=args.rate, duration=args.duration)
-        logged = sum(1 for f in (home / "monitoring" / "predictions").rglob("*.jsonl") for _ in open(f))
+        logged = sum(len(f.read_bytes().splitlines()) for f in (home / "monitoring" / "predictions").rglob("*.jsonl"))
         off, on = results["log_off"]["service_latency_ms"], results["log_on"]["service_latency_ms"]
         summary = {
             "rate": args.rate, "duration_s": args.duration, "rows_per_request": args.rows,

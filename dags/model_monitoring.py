@@ -6,7 +6,6 @@ Thin like model_pipelines.py: no ML library is imported when this file is parsed
 import os
 
 from airflow.sdk import get_parsing_context
-
 from ct_airflow.monitoring_dag import build_all_monitoring
 
 _MODELS_DIR = os.environ.get("CT_MODELS_DIR")

@@ -7,7 +7,6 @@ so no ML library is imported here; tasks import them when they run.
 import os
 
 from airflow.sdk import get_parsing_context
-
 from ct_airflow.dag_factory import build_all
 
 _MODELS_DIR = os.environ.get("CT_MODELS_DIR")

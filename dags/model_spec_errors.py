@@ -9,6 +9,7 @@ that raises: model_pipelines.py keeps the good models and a failing stand-in for
 import os
 
 from ct_airflow.invalid_spec import raise_for_invalid_specs
+
 from include.settings import MODELS_DIR
 
 raise_for_invalid_specs(os.environ.get("CT_MODELS_DIR") or MODELS_DIR)

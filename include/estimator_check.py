@@ -79,7 +79,7 @@ def _param_problems(cls: type, params: dict, origin: dict[str, str]) -> list[tup
 
 
 # scikit-learn's wording: "The 'n' parameter of C must be an int in the range [1, inf). Got '200' instead."
-_SKLEARN_MESSAGE = re.compile(r"^The '.+' parameter of (?P<cls>\w+) must be (?P<expected>.+)\. Got (?P<found>.+) instead\.$", re.S)
+_SKLEARN_MESSAGE = re.compile(r"^The '.+' parameter of (?P<cls>\w+) must be (?P<expected>.+)\. Got (?P<found>.+) instead\.$", re.DOTALL)
 
 
 def _expected_found(message: str, value) -> str:

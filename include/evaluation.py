@@ -111,7 +111,7 @@ def _score_challenger(spec: ModelSpec, registry, challenger, x, y) -> tuple[dict
     """Scores, slice failures and slice report of the challenger; a model that cannot load or predict is a verdict."""
     try:
         predictions = registry.load(challenger).predict(x)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the model raises is a verdict on it, not a fault to retry
         problem = f"challenger version {challenger.version} cannot be loaded or cannot predict: {type(exc).__name__}: {str(exc)[:300]}"
         return {name: float("nan") for name in spec.evaluation.metrics}, [], [], problem
     predictions = np.asarray(predictions)
@@ -142,7 +142,7 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
         # be defended: the challenger is judged on the thresholds alone, and the report says why.
         try:
             champion_scores = compute_metrics(spec.evaluation.metrics, y, registry.load(champion).predict(x))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a champion that cannot score must not block a good challenger
             champion_problem = f"champion version {champion.version} could not be scored on this holdout: {type(exc).__name__}: {str(exc)[:300]}"
     decision = decide(spec, challenger_scores, champion_scores)
     if challenger_problem:

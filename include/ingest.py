@@ -15,10 +15,10 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 

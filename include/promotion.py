@@ -7,7 +7,7 @@ run did.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from include.errors import PromotionSupersededError
 from include.registry import CHAMPION, PREVIOUS, Registry
@@ -68,7 +68,7 @@ def promote(
         version,
         {
             "promoted_by": promoted_by,
-            "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "promotion_reason": reason,
             "promotion_airflow_run_id": airflow_run_id,
             "replaced_version": current.version if current else "none",

@@ -32,6 +32,8 @@ def quarantine(batch: list[Path], evidence: list[Path], destination: Path, reaso
         if file.exists():
             shutil.move(file, destination / file.name)
     for file in batch:
+        # A new model's first batch can be refused before its lake folder exists.
+        marker_of(file).parent.mkdir(parents=True, exist_ok=True)
         marker_of(file).write_text(json.dumps({"quarantine": str(destination), "reason": reason}))
     return destination
 

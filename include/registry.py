@@ -156,7 +156,7 @@ class Registry:
             if "MLmodel" not in sizes:
                 return False, f"no MLmodel file among its artifacts {sorted(sizes)}"
             flavors = yaml.safe_load(mlflow.artifacts.load_text(f"{ref.uri}/MLmodel")).get("flavors") or {}
-        except Exception as exc:  # gone, unreadable, or not YAML: not a version to rely on
+        except Exception as exc:  # noqa: BLE001 - gone, unreadable, or not YAML: not a version to rely on
             return False, f"{type(exc).__name__}: {exc}"
         named = {value for conf in flavors.values() if isinstance(conf, dict) for key, value in conf.items() if key in MODEL_FILE_KEYS and isinstance(value, str)}
         missing = sorted(name for name in named if name not in sizes or sizes[name] == 0)

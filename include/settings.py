@@ -73,7 +73,7 @@ class Settings:
         return self.monitoring_dir / "outcomes"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("CT_HOME", PROJECT_ROOT / ".state")).resolve()
         return cls(

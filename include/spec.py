@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -86,7 +86,7 @@ class SqlSource(_Strict):
         return query
 
 
-Source = Annotated[Union[FilesSource, SqlSource], Field(discriminator="kind")]
+Source = Annotated[FilesSource | SqlSource, Field(discriminator="kind")]
 
 
 class Features(_Strict):
@@ -236,7 +236,7 @@ class ModelSpec(_Strict):
         return name
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ModelSpec":
+    def _consistent(self) -> ModelSpec:
         problems = []
         if not self.features.all:
             problems.append("features: at least one numeric or categorical feature is required")
@@ -274,7 +274,7 @@ class ModelSpec(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
-    def with_overrides(self, overrides: dict | None) -> "ModelSpec":
+    def with_overrides(self, overrides: dict | None) -> ModelSpec:
         """This spec with trigger-time estimator overrides applied; refuses what the YAML does not allow."""
         if not overrides:
             return self

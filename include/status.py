@@ -23,7 +23,7 @@ def model_status(spec_path: Path, settings: Settings) -> dict:
     try:
         champion = registry.by_alias(spec.name, CHAMPION)
         previous = registry.by_alias(spec.name, PREVIOUS)
-    except Exception as exc:  # no registered model yet, or the store is unreachable
+    except Exception as exc:  # noqa: BLE001 - no registered model yet, or the store is unreachable
         champion, previous = None, None
         entry["registry"] = f"{type(exc).__name__}: {str(exc)[:200]}"
     if champion is not None:

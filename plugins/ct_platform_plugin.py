@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from airflow.plugins_manager import AirflowPlugin
+from typing import ClassVar
 
+from airflow.plugins_manager import AirflowPlugin
 from ct_airflow.links import ALL_LINKS, REPORTS_PREFIX
 
 
@@ -17,5 +18,5 @@ def _fastapi_apps() -> list[dict]:
 
 class CtPlatformPlugin(AirflowPlugin):
     name = "ct_platform"
-    operator_extra_links = [link() for link in ALL_LINKS]
+    operator_extra_links: ClassVar[list] = [link() for link in ALL_LINKS]
     fastapi_apps = _fastapi_apps()

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import requests
 
@@ -55,7 +55,7 @@ class AirflowRest:
 
     def trigger(self, dag_id: str, logical_date: datetime | None = None, conf: dict | None = None, run_id: str | None = None) -> dict:
         """A manual run; ``logical_date`` (UTC) sets its data interval, None: Airflow's 'now'."""
-        body: dict = {"conf": conf or {}, "logical_date": logical_date.astimezone(timezone.utc).isoformat() if logical_date else None}
+        body: dict = {"conf": conf or {}, "logical_date": logical_date.astimezone(UTC).isoformat() if logical_date else None}
         if run_id:
             body["dag_run_id"] = run_id
         return self.call("POST", f"/dags/{dag_id}/dagRuns", json=body)
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     trigger.add_argument("--wait", action="store_true")
     args = parser.parse_args(argv)
     client = AirflowRest(args.url, args.user, args.password)
-    logical = datetime.fromisoformat(args.logical_date).replace(tzinfo=timezone.utc) if args.logical_date else None
+    logical = datetime.fromisoformat(args.logical_date).replace(tzinfo=UTC) if args.logical_date else None
     run = client.trigger(args.dag_id, logical, json.loads(args.conf))
     if args.wait:
         run = client.wait(args.dag_id, run["dag_run_id"])

@@ -29,8 +29,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-from include.settings import MODELS_DIR, Settings  # noqa: E402
-from include.spec import discover_specs  # noqa: E402
+from include.settings import MODELS_DIR, Settings
+from include.spec import discover_specs
 
 AIRFLOW_PORT = int(os.environ.get("CT_AIRFLOW_PORT", "8080"))
 MLFLOW_PORT = int(os.environ.get("CT_MLFLOW_PORT", "5000"))

@@ -13,12 +13,37 @@ from include.settings import MODELS_DIR, Settings
 DEMO_END = date(2026, 12, 31)
 
 
+@pytest.fixture(scope="session")
+def mlflow_store_template(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store with all its migrations applied, made once per pytest run.
+
+    Creating one costs about 2 s (every migration runs); copying it costs milliseconds. Experiments
+    are created later with an explicit artifact location, so the copy never points at this folder.
+    """
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}", registry_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def install_mlflow_store(template: Path, settings: Settings) -> None:
+    """Put a fresh copy of the migrated store where ``settings`` expects its SQLite database."""
+    import shutil
+
+    database = Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, database)
+
+
 @pytest.fixture
-def settings(tmp_path, monkeypatch) -> Settings:
-    """A fresh CT_HOME per test (state never leaks between tests)."""
+def settings(tmp_path, monkeypatch, mlflow_store_template) -> Settings:
+    """A fresh CT_HOME per test (state never leaks between tests), its MLflow store already migrated."""
     monkeypatch.setenv("CT_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return Settings.from_env()
+    settings = Settings.from_env()
+    install_mlflow_store(mlflow_store_template, settings)
+    return settings
 
 
 @pytest.fixture(scope="session")

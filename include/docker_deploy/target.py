@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -27,7 +27,7 @@ ROUTER_NAME = "ct-serving-router"
 
 @dataclass(frozen=True)
 class DockerSettings:
-    images: ImageSettings = ImageSettings()
+    images: ImageSettings = field(default_factory=ImageSettings)
     router_port: int = 5002  # the stable port clients use
     bind_host: str = "127.0.0.1"  # where containers listen (host network): loopback unless told otherwise
     admin_token: str | None = None
@@ -57,7 +57,7 @@ def wait_until(check, timeout_s: float, what: str, interval_s: float = 0.2):
 def last_log_lines(container, lines: int = 30) -> str:
     try:
         return container.logs(tail=lines).decode(errors="replace").rstrip()
-    except Exception as exc:  # the container may already be gone
+    except Exception as exc:  # noqa: BLE001 - the container may already be gone; logs are a courtesy
         return f"(no logs: {exc})"
 
 

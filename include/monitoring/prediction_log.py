@@ -24,9 +24,9 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ _STOP = object()
 
 
 def partition_file(root: Path, model: str, ts: float) -> Path:
-    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ts, tz=UTC)
     return Path(root) / model / f"date={moment:%Y-%m-%d}" / f"hour={moment:%H}.jsonl"
 
 

@@ -87,8 +87,8 @@ def replay(url: str, spec: ModelSpec, later: pd.DataFrame, headers: dict | None 
 
 def main(argv: list[str] | None = None) -> None:
     from include.demo_data import penguins_raw, seattle_weather
-    from include.spec import load_spec
     from include.settings import MODELS_DIR
+    from include.spec import load_spec
 
     parser = argparse.ArgumentParser(description="Send a traffic scenario to a model server (loopback or not: you choose the URL).")
     parser.add_argument("url")

@@ -196,7 +196,7 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
             raise HTTPException(401, "admin token required: send 'Authorization: Bearer <CT_SERVING_ADMIN_TOKEN>'", headers={"WWW-Authenticate": "Bearer"})
         try:
             served = await asyncio.to_thread(store.deploy, name, request.version)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any load failure is the caller's answer (422 with the reason)
             return JSONResponse({"error": f"cannot load {name} version {request.version}: {type(exc).__name__}: {exc}"}, status_code=422)
         telemetry.served(served.name, served.version, served.run_id)
         if watcher is not None:
@@ -295,7 +295,7 @@ def build_app_from_env():
     if not store.all():
         # Nothing to restore: import what loading a model needs now (about 5 s), so the first deploy,
         # which a pipeline run waits for, does not pay for it.
-        import mlflow.pyfunc  # noqa: F401
+        import mlflow.pyfunc
         import mlflow.sklearn  # noqa: F401
         import skops.io  # noqa: F401
     config = ServingConfig.from_env()

@@ -24,7 +24,7 @@ class ServingConfig:
     worker_sync_timeout_s: float = 45.0  # CT_SERVING_WORKER_SYNC_TIMEOUT_S: a deploy fails if a worker has not swapped by then
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "ServingConfig":
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServingConfig:
         env = os.environ if environ is None else environ
         defaults = cls()
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Scorer:
         try:
             enforced = _enforce_schema(frame, self._schema, "mlflow.sklearn")
             same = list(enforced.columns) == list(frame.columns) and [str(d) for d in enforced.dtypes] == list(key[1])
-        except Exception:  # pyfunc will refuse it and say why
+        except Exception:  # noqa: BLE001 - pyfunc will refuse it and say why
             same = False
         with self._lock:
             if len(self._raw_for_dtypes) < 256:  # dtype sets are few; a bound keeps odd clients from growing it

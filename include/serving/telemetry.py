@@ -89,7 +89,7 @@ def outcome_label(value) -> str:
     A regression model's predictions are counted per bucket ``[2^k, 2^(k+1))`` (sign kept),
     which bounds the label set to ~60 values whatever the target's unit.
     """
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return str(value)
     try:
         number = float(value)

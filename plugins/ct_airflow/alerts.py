@@ -5,7 +5,10 @@ Slack or e-mail without touching code:
 
 - ``http``/``https`` connection: the host (+ schema, port, path in ``extra.path``) is a
   Slack-compatible incoming webhook; the alert is POSTed as ``{"text": ...}``.
-- ``smtp``/``email`` connection: a plain-text mail from ``login`` to the model owner.
+- ``smtp``/``email`` connection: a mail to the model owner, sent by Airflow's SMTP provider
+  hook, so the connection means what it means to Airflow: implicit TLS (SMTPS) unless extra
+  ``disable_ssl``, STARTTLS unless ``disable_tls``, a login when ``login`` and ``password`` are
+  set, sender ``from_email`` (extra; else ``login``), ``timeout`` and ``retry_limit``.
 - no connection: the alert is only logged (the embedded default).
 """
 
@@ -37,6 +40,19 @@ def webhook_url(conn) -> str:
     return f"{scheme}://{conn.host}{port}{conn.extra_dejson.get('path', '')}"
 
 
+def send_mail(conn_id: str, conn, subject: str, text: str, to: str | None) -> str:
+    """One alert as a mail through Airflow's SmtpHook (TLS, login, retries as the connection says)."""
+    from html import escape
+
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=conn_id) as smtp:
+        # The hook sends HTML only; <pre> keeps the alert's lines and the error text as written.
+        smtp.send_email_smtp(to=to or conn.login, subject=subject, html_content=f"<pre>{escape(text)}</pre>",
+                             from_email=smtp.from_email or conn.login or "airflow@localhost")
+    return f"smtp:{conn.host}"
+
+
 def send_alert(conn_id: str, subject: str, text: str, to: str | None = None) -> str:
     """Deliver one alert; returns where it went. Delivery problems are logged, never raised:
     an alert must not turn a failure callback into a second failure."""
@@ -46,15 +62,7 @@ def send_alert(conn_id: str, subject: str, text: str, to: str | None = None) -> 
         return "log"
     try:
         if conn.conn_type in ("smtp", "email"):
-            import smtplib
-            from email.message import EmailMessage
-
-            message = EmailMessage()
-            message["Subject"], message["From"], message["To"] = subject, conn.login or "airflow@localhost", to or conn.login
-            message.set_content(text)
-            with smtplib.SMTP(conn.host, conn.port or 25, timeout=10) as smtp:
-                smtp.send_message(message)
-            return f"smtp:{conn.host}"
+            return send_mail(conn_id, conn, subject, text, to)
         import requests
 
         url = webhook_url(conn)
@@ -93,6 +101,8 @@ async def deadline_missed(model: str, conn_id: str, minutes: int, owner_email: s
     """Deadline callback (runs on the triggerer): the run was queued ``minutes`` ago and has not finished."""
     import asyncio
 
-    run_id = ((context or {}).get("dag_run") or {}).get("run_id", "?") if isinstance((context or {}).get("dag_run"), dict) else "?"
+    # Airflow hands the run over as its REST model dumped to JSON (DAGRunResponse), which names the id dag_run_id.
+    dag_run = (context or {}).get("dag_run")
+    run_id = (dag_run.get("dag_run_id") or dag_run.get("run_id") or "?") if isinstance(dag_run, dict) else "?"
     text = f"{model}: run {run_id} is not finished {minutes} minutes after it was queued."
     return await asyncio.to_thread(send_alert, conn_id, f"[ct] {model} is late", text, owner_email)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from include.errors import DataValidationError, PartitionConflictError, QualityGateError, SpecError
@@ -33,7 +33,7 @@ def as_day(value) -> date:
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         # Partitions are UTC days.
-        return (value.astimezone(timezone.utc) if value.tzinfo else value).date()
+        return (value.astimezone(UTC) if value.tzinfo else value).date()
     return value
 
 

@@ -6,11 +6,18 @@ ingest -> version_snapshot -> validate -> fingerprint -> train -> evaluate -> pr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import (
-    DAG, AssetOrTimeSchedule, AsyncCallback, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, TaskGroup, XComArg,
+    DAG,
+    AssetOrTimeSchedule,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    TaskGroup,
+    XComArg,
 )
 
 from ct_airflow.alerts import PipelineAlertNotifier, deadline_missed
@@ -51,7 +58,7 @@ def build_dag(path: Path) -> DAG:
     spec = load_spec(path)
     spec_path = str(path)
     docs = task_docs(spec)
-    start = datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc)
+    start = datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC)
     alert = PipelineAlertNotifier(model=spec.name, conn_id=spec.alerts.conn_id, owner_email=spec.owner.email)
     with DAG(
         dag_id=spec.name,

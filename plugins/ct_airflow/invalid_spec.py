@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import yaml
@@ -89,7 +89,7 @@ def build_invalid_spec_dag(path: Path, error: SpecError, training_schedule) -> D
         dag_id=model,
         description=f"INVALID model YAML {path.name}: every run fails until it is fixed",
         schedule=training_schedule(model, _schedule(raw)),
-        start_date=datetime.combine(start, datetime.min.time(), tzinfo=timezone.utc),
+        start_date=datetime.combine(start, datetime.min.time(), tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
         tags=sorted({"continuous-training", TAG, f"model:{model}", f"team:{team}"}),

@@ -6,7 +6,7 @@ same spec YAML drives both (its ``monitoring:`` section).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
@@ -49,7 +49,7 @@ def build_monitoring_dag(spec: ModelSpec, path: Path) -> DAG:
         description=f"Drift and live quality of {spec.name}; requests retraining when thresholds are crossed.",
         doc_md=_doc(spec),
         schedule=CronDataIntervalTimetable(spec.monitoring.schedule, timezone="UTC"),
-        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc),
+        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
         # Follows the model's pause state instead (monitor skips while the model's DAG is paused): unpausing

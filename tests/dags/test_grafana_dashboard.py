@@ -14,11 +14,11 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "model-serving.json"
 
 def exported_metric_names() -> set[str]:
     """Names in Prometheus' exposition of a model server that served one request and has drift figures."""
+    import tempfile
+
     from prometheus_client import generate_latest
 
     from include.serving.telemetry import ServingTelemetry
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "m.json").write_text(json.dumps({"model": "m", "features": [{"feature": "x", "test": "ks", "statistic": 0.1, "p_value": 0.5, "drifted": False}], "quality": {"rmse": 1.0}}))

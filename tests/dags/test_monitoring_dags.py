@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_the_reason_travels_from_event_extra():
 
 def test_an_asset_triggered_training_run_ingests_the_day_before_it_runs(dagbag):
     """Asset-triggered runs have no data interval: ingest falls back to the day before ``run_after``."""
-    from datetime import datetime, timezone
+    from datetime import datetime
     from types import SimpleNamespace
 
     from airflow.sdk.execution_time import macros
@@ -77,13 +78,13 @@ def test_an_asset_triggered_training_run_ingests_the_day_before_it_runs(dagbag):
     dag = dagbag.dags[MODEL_IDS[0]]
     ingest = dag.get_task("ingest")
     env = dag.get_template_env()
-    run_after = datetime(2026, 6, 3, 4, 5, tzinfo=timezone.utc)
+    run_after = datetime(2026, 6, 3, 4, 5, tzinfo=UTC)
     asset_run = {"data_interval_start": None, "data_interval_end": None, "dag_run": SimpleNamespace(run_after=run_after), "macros": macros}
-    scheduled = {**asset_run, "data_interval_start": datetime(2026, 6, 1, tzinfo=timezone.utc), "data_interval_end": datetime(2026, 6, 2, tzinfo=timezone.utc)}
+    scheduled = {**asset_run, "data_interval_start": datetime(2026, 6, 1, tzinfo=UTC), "data_interval_end": datetime(2026, 6, 2, tzinfo=UTC)}
 
     def render(field, context):
         return env.from_string(getattr(ingest, field)).render(**context)
 
     # The DAG renders native objects: the operator gets datetimes, which as_day() turns into UTC days.
-    assert (render("interval_start", asset_run), render("interval_end", asset_run)) == (datetime(2026, 6, 2, 4, 5, tzinfo=timezone.utc), run_after)
-    assert render("interval_start", scheduled) == datetime(2026, 6, 1, tzinfo=timezone.utc)
+    assert (render("interval_start", asset_run), render("interval_end", asset_run)) == (datetime(2026, 6, 2, 4, 5, tzinfo=UTC), run_after)
+    assert render("interval_start", scheduled) == datetime(2026, 6, 1, tzinfo=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -26,7 +27,7 @@ def dags():
 def test_trigger_form_has_titled_params_with_safe_defaults(dags, dag_id):
     params = dags[dag_id].params
     assert set(params.keys()) >= {"reason", "force_retrain", "dry_run", "skip_deploy", "allow_older_champion", "overrides"}
-    for name in params.keys():
+    for name in params:
         param = params.get_param(name)
         assert param.schema.get("title") and param.description, name
     # Scheduled runs and backfills use the defaults: they change nothing.
@@ -87,9 +88,9 @@ def test_tasks_carry_the_extra_links_and_the_plugin_registers_them(dags):
 
 
 class _Webhook(BaseHTTPRequestHandler):
-    received: list = []
+    received: ClassVar[list] = []  # one handler instance per request: the class keeps what came in
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(200)
         self.end_headers()

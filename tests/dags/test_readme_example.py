@@ -11,7 +11,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_third_model_example_in_the_readme_is_a_valid_spec(tmp_path):
-    (yaml_text,) = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
+    (yaml_text,) = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.DOTALL)
     path = tmp_path / "seattle_weather_type.yaml"
     path.write_text(yaml_text)
 

@@ -94,7 +94,8 @@ class Stack:
             "CT_HOME": str(self.home),
             "CT_DVC_REMOTE": str(self.base / "shared" / "dvc-remote"),
             "CT_CELERY_WORKERS": str(len(WORKERS)),
-            "CT_CELERY_CONCURRENCY": "3",
+            # One task slot per worker: two at once on two cores (six slots only made tasks wait for CPU).
+            "CT_CELERY_CONCURRENCY": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         }
@@ -140,7 +141,7 @@ class Stack:
 
     def run(self, name: str, argv: list[str], env: dict, timeout_s: float = 600) -> None:
         with open(self.logs / f"{name}.log", "wb") as out:
-            done = subprocess.run(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s)
+            done = subprocess.run(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
         if done.returncode:
             raise RuntimeError(f"{' '.join(argv)} exited with {done.returncode}:\n{self.log(name)[-3000:]}")
 
@@ -152,18 +153,18 @@ class Stack:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
 
-    def up(self) -> "Stack":
+    def up(self) -> Stack:
         for database in self.databases:
             _pg(f'CREATE DATABASE "{database}"')
         self.env = env = self.environment()
         airflow = [sys.executable, "-m", "airflow"]
         from tests.fixtures import DEMO_END
 
-        self.run("seed", [sys.executable, "-c", f"from include.demo_data import seed_demo_sources; from include.settings import Settings; "
-                          f"import datetime; seed_demo_sources(Settings.from_env().sources_dir, datetime.date.fromisoformat('{DEMO_END}'))"], env)
+        self.run("seed", [sys.executable, "-c", (f"from include.demo_data import seed_demo_sources; from include.settings import Settings; "
+                          f"import datetime; seed_demo_sources(Settings.from_env().sources_dir, datetime.date.fromisoformat('{DEMO_END}'))")], env)
         # MLflow creates its schema on first use: once here, not by two workers racing.
         mlflow_init = subprocess.Popen([sys.executable, "-c", "import mlflow; mlflow.MlflowClient().search_experiments()"], cwd=ROOT, env=env,
-                                       stdout=open(self.logs / "mlflow-init.log", "wb"), stderr=subprocess.STDOUT)
+                                       stdout=open(self.logs / "mlflow-init.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 - open for the child's life
         self.run("db-migrate", [*airflow, "db", "migrate"], env)
         self.run("pools", [sys.executable, "-m", "ct_airflow.pools"], env)
         if mlflow_init.wait(timeout=600):
@@ -195,7 +196,7 @@ class Stack:
         argv = [sys.executable, "-m", "celery", "--app", "airflow.providers.celery.executors.celery_executor.app", "inspect", "ping", "--timeout", "5"]
         while True:
             self.check_alive()
-            out = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120).stdout
+            out = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120, check=False).stdout
             if all(f"{name}@" in out for name in WORKERS):
                 return
             if time.monotonic() > deadline:
@@ -206,7 +207,7 @@ class Stack:
         for name, process in reversed(list(self.processes.items())):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for name, process in self.processes.items():
+        for process in self.processes.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.docker_engine import Engine, import_base_image, load_cached_image, save_image_to_cache, start_engine, stop_engine, wheelhouse, why_no_engine
+from tests.support.docker_engine import (
+    Engine,
+    import_base_image,
+    load_cached_image,
+    save_image_to_cache,
+    start_engine,
+    stop_engine,
+    wheelhouse,
+    why_no_engine,
+)
 from tests.support.served_model import MODEL, register_seattle_model
 
 COLUMNS = ["temp_min", "precipitation", "wind", "weather"]
@@ -80,7 +89,7 @@ def stack():
         if not timings["runtime_cached"]:
             try:
                 save_image_to_cache(client, runtime)
-            except Exception as exc:  # a cache, not a result: say so and go on
+            except Exception as exc:  # noqa: BLE001 - a cache, not a result: say so and go on
                 print(f"could not cache {runtime}: {exc}")
         print(f"\nDOCKER TIER SETUP: {timings}")
     finally:

@@ -95,8 +95,8 @@ def test_a_version_that_fails_its_health_check_is_removed_and_the_previous_keeps
 def test_the_deploy_task_serves_the_champion_through_the_docker_target(stack, monkeypatch, tmp_path):
     """The Airflow operator, configured only by the spec and the environment, reaches the same engine."""
     import yaml
-
     from ct_airflow.operators.deploy import DeployModelOperator
+
     from include.registry import CHAMPION
     from include.settings import MODELS_DIR
     from tests.operators.conftest import task_context
@@ -118,7 +118,7 @@ def test_the_deploy_task_serves_the_champion_through_the_docker_target(stack, mo
 
 
 def test_old_images_are_pruned_but_current_and_previous_stay(stack):
-    tags = lambda: sorted(t for im in stack.client.images.list(name=MODEL) for t in im.tags)  # noqa: E731
+    tags = lambda: sorted(t for im in stack.client.images.list(name=MODEL) for t in im.tags)
     assert tags() == [f"{MODEL}:1", f"{MODEL}:2", f"{MODEL}:3"]
     # keep one: version 3 is the newest, 2 (current) and 1 (previous) are protected
     assert prune_model_images(stack.client, MODEL, keep=1, protect={"2", "1"}) == []

@@ -1,4 +1,9 @@
-"""End-to-end fixtures: a migrated Airflow metadata DB, a platform home with demo data, a model server."""
+"""End-to-end fixtures: a migrated Airflow metadata DB, one platform (home with demo data, model server)
+per pytest run, and its first trained champion, shared by every test that only needs one.
+
+Tests that change the platform (new versions, quarantined days, served traffic) assert on what they
+changed, never on a state another test may have moved, so any of them can run alone or in any order.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,17 @@ import os
 import secrets
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import pytest
+import requests
 
+from tests.e2e.helpers import run_dag
 from tests.fixtures import DEMO_END
 from tests.support.processes import model_server
+
+SEATTLE = "seattle_temp_max"
+FIRST_DAY = "2026-06-02"  # logical date of the shared first run; its data interval is the day before
 
 
 @pytest.fixture(scope="session")
@@ -20,9 +31,9 @@ def airflow_db():
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy(), timeout=600)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def platform(tmp_path_factory, airflow_db):
-    """A whole embedded platform for one test module: state folder, demo sources, model server.
+    """A whole embedded platform for the e2e tier: state folder, demo sources, model server.
 
     The environment is set on the process because ``dag.test()`` runs the tasks in it.
     """
@@ -45,3 +56,29 @@ def platform(tmp_path_factory, airflow_db):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class FirstRun:
+    """What seattle_temp_max's first nightly run left, read right after it (later tests may move the champion)."""
+
+    states: dict
+    champion: object
+    served_version: str | None
+    prediction: object
+
+
+@pytest.fixture(scope="session")
+def trained(platform) -> FirstRun:
+    """seattle_temp_max's first run (logical date FIRST_DAY): trains, promotes and serves version 1."""
+    from include.registry import CHAMPION, Registry
+
+    states = run_dag(SEATTLE, FIRST_DAY)
+    champion = Registry(platform.mlflow_tracking_uri, platform.mlflow_artifact_root).by_alias(SEATTLE, CHAMPION)
+    served = requests.get(f"{platform.serving_url}/models/{SEATTLE}", timeout=10)
+    return FirstRun(states, champion, served.json()["version"] if served.status_code == 200 else None, predict(platform.serving_url))
+
+
+def predict(serving_url: str) -> requests.Response:
+    body = {"dataframe_split": {"columns": ["temp_min", "precipitation", "wind", "weather"], "data": [[8.0, 0.0, 3.1, "sun"]]}}
+    return requests.post(f"{serving_url}/models/{SEATTLE}/invocations", json=body, timeout=30)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def run_dag(dag_id: str, logical_date: str, **conf) -> dict[str, str]:
@@ -15,7 +15,7 @@ def run_dag(dag_id: str, logical_date: str, **conf) -> dict[str, str]:
     # (tests/stack runs the real thing), so the in-process runs go without the deadline.
     dag.deadline = None
     # Always pass the whole conf: dag.test() keeps the previous call's conf otherwise.
-    run = dag.test(logical_date=datetime.fromisoformat(logical_date).replace(tzinfo=timezone.utc), run_conf={"force_retrain": False, **conf})
+    run = dag.test(logical_date=datetime.fromisoformat(logical_date).replace(tzinfo=UTC), run_conf={"force_retrain": False, **conf})
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     states["_run"] = str(run.state)
     return states

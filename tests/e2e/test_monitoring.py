@@ -1,16 +1,17 @@
 """Monitoring for real: served traffic -> <model>__monitoring with dag.test() -> Asset event or not.
 
-One trained and served Seattle model (the training DAG, once), then three traffic scenarios
+One trained and served Seattle model (the e2e tier's shared first run), then three traffic scenarios
 from include/monitoring/scenarios.py against the real model server: traffic drawn from the
 champion's training snapshot (nothing happens), the same traffic with outcomes that the
 model gets badly wrong (live quality triggers retraining), shifted traffic (drift triggers
 it). A trigger is checked where the scheduler reads it: the Asset event in Airflow's
-metadata DB, with its reason, and the queued run of the training DAG.
+metadata DB, with its reason, and the queued run of the training DAG. Each scenario starts from an
+empty prediction log (the earlier traffic is moved aside), so each can run alone or in any order.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,6 @@ from include.monitoring import scenarios
 from include.registry import CHAMPION, Registry
 from include.settings import MODELS_DIR
 from include.spec import load_spec
-from tests.e2e.helpers import run_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def monitor(platform) -> dict[str, str]:
     from ct_airflow.monitoring_dag import build_all_monitoring
 
     dag = build_all_monitoring(only=f"{MODEL}__monitoring")[f"{MODEL}__monitoring"]
-    logical = datetime.now(timezone.utc) + timedelta(hours=1, seconds=next(_runs))
+    logical = datetime.now(UTC) + timedelta(hours=1, seconds=next(_runs))
     run = dag.test(logical_date=logical)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return {**states, "_run": str(run.state), "_run_id": run.run_id}
@@ -80,35 +80,51 @@ def wait_logged(platform, request_ids: set, timeout_s: float = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(platform, tmp_path_factory):
-    """The training DAG's first run: champion v1 served; its training snapshot for the scenarios."""
+def reference(platform, trained, tmp_path_factory):
+    """The served champion and its training snapshot, which the scenarios draw traffic from."""
     from include.versioning import DvcWorkspace
 
-    states = run_dag(MODEL, "2026-06-02")
-    assert states["_run"] == "success", states
-    # A served model's DAG is unpaused; its monitoring follows that (a paused model's monitor skips).
+    # A served model's DAG is unpaused, and its monitoring follows that: monitor skips while the model is paused.
     unpause(MODEL)
     champion = Registry(platform.mlflow_tracking_uri, platform.mlflow_artifact_root).by_alias(MODEL, CHAMPION)
     path = DvcWorkspace(platform.dvc_workspace, platform.dvc_remote_url).fetch(champion.tags["data_md5"], tmp_path_factory.mktemp("ref") / "snapshot.parquet")
     return champion, pd.read_parquet(path)
 
 
-def test_a_training_like_traffic_with_good_outcomes_triggers_nothing(platform, served):
+@pytest.fixture
+def served(platform, reference, tmp_path):
+    """This scenario's traffic only: the model's earlier predictions and outcomes are moved aside (the server
+    opens the hourly file on every write, so it starts new ones), and the champion is the one served."""
+    import shutil
+
+    for folder in (platform.predictions_dir / MODEL, platform.outcomes_dir / MODEL):
+        if folder.exists():
+            shutil.move(folder, tmp_path / f"earlier-{folder.parent.name}")
+    champion, training = reference
+    assert requests.get(f"{platform.serving_url}/models/{MODEL}", timeout=10).json()["version"] == champion.version
+    return champion, training
+
+
+def new_events(before: list[dict]) -> list[dict]:
+    return asset_events()[len(before):]
+
+
+def test_training_like_traffic_with_good_outcomes_triggers_nothing(platform, served):
     champion, training = served
     traffic = scenarios.from_training(SPEC, training, 120, seed=11)
     answered = scenarios.send(platform.serving_url, MODEL, traffic[SPEC.features.all])
     assert outcomes_joined(platform, answered, traffic[SPEC.target].tolist()) == 120
+    events, queued = asset_events(), queued_training_runs()
 
     states = monitor(platform)
 
     assert states["monitor"] == "success" and states["request_retraining"] == "skipped", states
-    assert asset_events() == [] and MODEL not in queued_training_runs()
+    assert new_events(events) == [] and queued_training_runs() == queued
     latest = platform.monitoring_dir / "latest" / f"{MODEL}.json"
     import json
 
     figures = json.loads(latest.read_text())
-    # The deploy task's smoke check is served traffic too (and logged as such).
-    assert figures["version"] == champion.version and 120 <= figures["live_rows"] <= 120 + SPEC.deploy.smoke_rows
+    assert figures["version"] == champion.version and figures["live_rows"] == 120
     assert figures["outcome_rows"] == 120
     assert figures["drifted"] == [] and figures["quality"]["rmse"] < SPEC.monitoring.quality["rmse"].max
     report = Path(figures["report"]).read_text()
@@ -135,32 +151,38 @@ def unpause(dag_id: str) -> None:
         session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(is_paused=False))
 
 
-def test_b_outcomes_the_model_gets_wrong_trigger_retraining_through_the_asset(platform, served):
+def test_outcomes_the_model_gets_wrong_trigger_retraining_through_the_asset(platform, served):
     _, training = served
+    unpause(MODEL)
     traffic = scenarios.from_training(SPEC, training, 60, seed=12)
     answered = scenarios.send(platform.serving_url, MODEL, traffic[SPEC.features.all])
     outcomes_joined(platform, answered, scenarios.degrade(SPEC, [p for _, _, p in answered]))
+    before = asset_events()
 
     states = monitor(platform)
 
     assert states["request_retraining"] == "success", states
-    events = asset_events()
+    events = new_events(before)
     assert len(events) == 1 and events[0]["source_dag_id"] == f"{MODEL}__monitoring"
     reason = events[0]["extra"]["reason"]
     assert "live quality on" in reason and "rmse" in reason and "drift in" not in reason
     assert queued_training_runs() == [MODEL]  # the scheduler creates the training run from this
 
 
-def test_c_shifted_traffic_triggers_retraining_for_drift(platform, served):
+def test_shifted_traffic_triggers_retraining_for_drift(platform, served):
     _, training = served
+    unpause(MODEL)
     traffic = scenarios.shifted(SPEC, training, 150, seed=13)
     answered = scenarios.send(platform.serving_url, MODEL, traffic[SPEC.features.all])
     wait_logged(platform, {rid for rid, _, _ in answered})
+    before = asset_events()
 
     states = monitor(platform)
 
     assert states["request_retraining"] == "success", states
-    reason = asset_events()[-1]["extra"]["reason"]
+    (event,) = new_events(before)
+    reason = event["extra"]["reason"]
+    assert queued_training_runs() == [MODEL]
     assert "drift in 4 feature(s)" in reason and "temp_min (ks" in reason and "weather (chi2" in reason
     metrics = requests.get(f"{platform.serving_url}/metrics", timeout=10).text
     assert f'ct_drift_detected{{feature="wind",model="{MODEL}"}} 1.0' in metrics

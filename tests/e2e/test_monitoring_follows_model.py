@@ -43,7 +43,7 @@ def airflow(tmp_path_factory):
     }
 
     def run(*args: str, timeout: int = 300) -> str:
-        out = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, cwd=home, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, cwd=home, capture_output=True, text=True, timeout=timeout, check=False)
         assert out.returncode == 0, f"airflow {' '.join(args)} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
         return out.stdout + out.stderr
 

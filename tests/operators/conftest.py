@@ -47,6 +47,7 @@ def penguin_source(settings, demo_sources):
 def penguin_snapshot(settings, penguin_source):
     """Ingest the penguins window and version it with DVC; returns (ingest result, snapshot version)."""
     from ct_airflow.hooks.dvc import DvcHook
+
     from include import sources
     from include.ingest import ingest_window
     from include.spec import load_spec

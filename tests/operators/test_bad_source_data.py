@@ -5,12 +5,13 @@ that cannot be reached. Real DVC workspace, real GX, real SQLite source."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-
 from ct_airflow.operators.ingest import IngestOperator
 from ct_airflow.operators.validate import GxValidateOperator
+
 from include.errors import SourceError
 from tests.operators.conftest import INTERVAL, PENGUINS, SEATTLE, task_context
 
@@ -27,7 +28,7 @@ def seattle_failing_on_extra_columns(tmp_path, settings, demo_sources):
     import shutil
 
     shutil.copytree(demo_sources, settings.sources_dir)
-    text = open(SEATTLE).read().replace("extra_columns: warn", "extra_columns: fail")
+    text = Path(SEATTLE).read_text().replace("extra_columns: warn", "extra_columns: fail")
     assert "extra_columns: fail" in text
     path = tmp_path / "seattle_temp_max.yaml"
     path.write_text(text)

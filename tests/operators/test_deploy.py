@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 import requests
-
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.operators.deploy import DeployModelOperator
+
 from include.deploy import LocalServerTarget, smoke_request
 from include.errors import DeployError
 from include.fingerprint import compute_fingerprint

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ct_airflow.hooks.docker import DockerEngineHook
 from ct_airflow.operators.deploy import DeployModelOperator
+
 from include.deploy import LocalServerTarget
 from include.docker_deploy.target import DockerTarget
 

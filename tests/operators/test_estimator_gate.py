@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-
 from ct_airflow.estimator_gate import refuse_untrainable_estimator
 from ct_airflow.operators.ingest import IngestOperator
+
 from tests.operators.conftest import INTERVAL, SEATTLE, task_context
 
 LOG = logging.getLogger(__name__)
 
 
 def _variant(tmp_path, old: str, new: str) -> str:
-    text = open(SEATTLE).read()
+    text = Path(SEATTLE).read_text()
     assert old in text, old
     path = tmp_path / "seattle_temp_max.yaml"
     path.write_text(text.replace(old, new))

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.operators.dvc import DvcVersionOperator
 from ct_airflow.operators.ingest import IngestOperator
+
 from include.errors import PlatformError, VersioningError
 from tests.operators.conftest import INTERVAL, SEATTLE, task_context
 from tests.support.processes import free_port
@@ -74,9 +74,9 @@ def test_a_full_dvc_remote_fails_versioning_and_the_retry_pushes_the_same_snapsh
     snapshot = ingest()["snapshot_path"]
     version = DvcVersionOperator(task_id="version_snapshot", snapshot_path=snapshot)
 
-    with small_disk(Path(settings.dvc_remote_url), "4k"):
-        with pytest.raises(VersioningError, match=r"DVC could not track and push .* No space left on device|DVC could not track and push .*(ENOSPC|space)"):
-            version.execute(task_context(dag_id=MODEL))
+    full_remote = pytest.raises(VersioningError, match=r"DVC could not track and push .* No space left on device|DVC could not track and push .*(ENOSPC|space)")
+    with small_disk(Path(settings.dvc_remote_url), "4k"), full_remote:
+        version.execute(task_context(dag_id=MODEL))
 
     pushed = version.execute(task_context(dag_id=MODEL))
     fetched = settings.home / "fetched.parquet"

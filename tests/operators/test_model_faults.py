@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
-
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.operators.fingerprint import FingerprintBranchOperator
 from ct_airflow.operators.mlflow import EvaluateModelOperator, PromoteModelOperator, TrainModelOperator
+
 from include.registry import CHALLENGER, CHAMPION
 from tests.operators.conftest import INTERVAL, PENGUINS, SEATTLE, task_context
 
@@ -31,7 +32,7 @@ def variant(tmp_path, spec_path: str, old: str, new: str) -> str:
     """
     import re
 
-    text = re.sub(r"(?m)^overrides: .*$", "overrides: []", open(spec_path).read())
+    text = re.sub(r"(?m)^overrides: .*$", "overrides: []", Path(spec_path).read_text())
     assert old in text, old
     path = tmp_path / "variant" / spec_path.rsplit("/", 1)[-1]
     path.parent.mkdir(exist_ok=True)
@@ -96,7 +97,7 @@ def test_a_challenger_that_fails_a_slice_is_rejected_even_if_it_passes_on_averag
         MlflowRegistryHook().registry.version("penguin_species", decision["challenger_version"]).run_id, "evaluation/report.json", str(tmp_path))
     import json
 
-    slices = json.loads(open(report).read())["slices"]
+    slices = json.loads(Path(report).read_text())["slices"]
     assert {s["value"] for s in slices} == {"Biscoe", "Dream", "Torgersen"} and all("rows" in s for s in slices)
 
 
@@ -116,6 +117,7 @@ def test_a_challenger_that_cannot_be_loaded_is_rejected(penguins_with_champion):
 @pytest.fixture
 def seattle_snapshot(settings, demo_sources):
     from ct_airflow.hooks.dvc import DvcHook
+
     from include import sources
     from include.ingest import ingest_window
     from include.spec import load_spec
@@ -136,8 +138,8 @@ def register_nan_model(spec_path: str, snapshot_md5: str) -> str:
     import mlflow
     import mlflow.sklearn
     import pandas as pd
-
     from ct_airflow.hooks.dvc import DvcHook
+
     from include.preprocessing import build_pipeline, features_and_target
     from include.spec import load_spec
     from include.training import trusted_types

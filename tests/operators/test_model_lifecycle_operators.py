@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
-
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.operators.fingerprint import FingerprintBranchOperator
 from ct_airflow.operators.mlflow import EvaluateModelOperator, PromoteModelOperator, TrainModelOperator
+
 from include.registry import CHALLENGER, CHAMPION, PREVIOUS
 from tests.operators.conftest import PENGUINS, task_context
 

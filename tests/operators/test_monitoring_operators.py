@@ -7,7 +7,7 @@ champion; predictions are written to the real prediction log; the operators do t
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +24,7 @@ def champion(settings):
     """A champion whose data_md5 names a real DVC snapshot; returns (spec, version, training frame, registry)."""
     from ct_airflow.hooks.dvc import DvcHook
     from ct_airflow.hooks.mlflow import MlflowRegistryHook
+
     from include.fingerprint import compute_fingerprint
     from include.ingest import parquet_bytes, write_atomically
     from include.registry import CHAMPION
@@ -61,13 +62,13 @@ class OutletEvents(dict):
 
 def test_shifted_traffic_is_judged_logged_and_turned_into_an_asset_event(settings, champion):
     from airflow.sdk.exceptions import AirflowSkipException
-
     from ct_airflow.assets import retrain_asset
     from ct_airflow.operators.monitor import MonitorModelOperator, RequestRetrainingOperator
+
     from include.monitoring.scenarios import from_training, shifted
 
     spec, version, frame, registry = champion
-    window_end = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    window_end = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     monitor = MonitorModelOperator(task_id="monitor", spec_path=SEATTLE, window_end=window_end)
 
     log_traffic(settings, spec, version, from_training(spec, frame, 100, seed=5))
@@ -96,16 +97,15 @@ def test_shifted_traffic_is_judged_logged_and_turned_into_an_asset_event(setting
 def test_no_champion_means_nothing_to_judge(settings):
     from ct_airflow.operators.monitor import MonitorModelOperator
 
-    result = MonitorModelOperator(task_id="monitor", spec_path=SEATTLE, window_end=datetime.now(timezone.utc).isoformat()).execute(task_context("seattle_temp_max__monitoring"))
+    result = MonitorModelOperator(task_id="monitor", spec_path=SEATTLE, window_end=datetime.now(UTC).isoformat()).execute(task_context("seattle_temp_max__monitoring"))
     assert result["retrain"] is False and "no champion" in result["reason"]
 
 
 def test_while_the_model_is_paused_monitor_skips_before_reading_anything(settings):
     from airflow.sdk.exceptions import AirflowSkipException
-
     from ct_airflow.operators.monitor import MonitorModelOperator
 
-    monitor = MonitorModelOperator(task_id="monitor", spec_path=SEATTLE, window_end=datetime.now(timezone.utc).isoformat())
+    monitor = MonitorModelOperator(task_id="monitor", spec_path=SEATTLE, window_end=datetime.now(UTC).isoformat())
     with pytest.raises(AirflowSkipException, match="The training DAG 'seattle_temp_max' is paused, and its monitoring follows it"):
         monitor.execute(task_context("seattle_temp_max__monitoring", paused={"seattle_temp_max": True}))
     assert not (settings.monitoring_dir / "latest").exists()
@@ -114,7 +114,6 @@ def test_while_the_model_is_paused_monitor_skips_before_reading_anything(setting
 def test_a_model_dag_the_api_does_not_know_yet_skips_and_other_api_errors_are_retried():
     from airflow.sdk.exceptions import AirflowRuntimeError, AirflowSkipException, ErrorType
     from airflow.sdk.execution_time.comms import ErrorResponse
-
     from ct_airflow.operators.monitor import skip_while_model_paused
 
     class Answering:
@@ -134,6 +133,7 @@ def test_the_retrain_reason_is_tagged_on_the_run_and_version_it_caused(settings,
     """An asset-triggered training run: the event's reason reaches MLflow through lineage()."""
     from ct_airflow.assets import retrain_asset
     from ct_airflow.common import lineage
+
     from include.fingerprint import compute_fingerprint
     from include.training import train_and_register
 

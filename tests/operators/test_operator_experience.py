@@ -3,15 +3,15 @@ dry run, skip deploy, estimator overrides, the backfill guard, and the plots + m
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.operators.deploy import DeployModelOperator
 from ct_airflow.operators.fingerprint import FingerprintBranchOperator
 from ct_airflow.operators.mlflow import EvaluateModelOperator, PromoteModelOperator, TrainModelOperator
+
 from include.model_card import card_dir
 from include.registry import CHALLENGER, CHAMPION
 from tests.operators.conftest import PENGUINS, task_context
@@ -23,7 +23,7 @@ DEFAULTS = {"reason": "", "force_retrain": False, "dry_run": False, "skip_deploy
 def context(day: str, run_id: str, **params) -> dict:
     ctx = task_context(run_id=run_id)
     ctx["params"] = {**DEFAULTS, **params}
-    ctx["data_interval_end"] = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+    ctx["data_interval_end"] = datetime.fromisoformat(day).replace(tzinfo=UTC)
     return ctx
 
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
-
 from ct_airflow.hooks.dvc import DvcHook
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.operators.fingerprint import FingerprintBranchOperator
 from ct_airflow.operators.ingest import IngestOperator
 from ct_airflow.operators.mlflow import EvaluateModelOperator, PromoteModelOperator, TrainModelOperator
+
 from include.registry import CHALLENGER, CHAMPION
 from include.training_recovery import TRAINING_KEY
 from tests.operators.conftest import PENGUINS, SEATTLE, task_context
@@ -41,7 +42,7 @@ def test_a_nightly_run_and_a_backfill_day_keep_their_own_snapshots_and_versions(
     def version(name, staged):
         try:
             results[name] = workspace.track(staged, model="seattle_temp_max")
-        except Exception as exc:  # surfaced by the assertion below
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=version, args=(name, r["snapshot_path"])) for name, r in (("nightly", nightly), ("backfill", backfill))]
@@ -51,7 +52,7 @@ def test_a_nightly_run_and_a_backfill_day_keep_their_own_snapshots_and_versions(
         thread.join(timeout=300)
     assert not errors, errors
     for name, staged in (("nightly", nightly), ("backfill", backfill)):
-        own = hashlib.md5(open(staged["snapshot_path"], "rb").read()).hexdigest()
+        own = hashlib.md5(Path(staged["snapshot_path"]).read_bytes()).hexdigest()
         assert results[name].md5 == own, f"the {name} run versioned another run's bytes"
         fetched = workspace.fetch(own, settings.home / "fetched" / f"{name}.parquet")
         assert hashlib.md5(fetched.read_bytes()).hexdigest() == own

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-
 from ct_airflow.operators.validate import GxValidateOperator
+
 from tests.operators.conftest import INTERVAL, PENGUINS, task_context
 
 
@@ -22,12 +22,13 @@ def test_a_good_snapshot_passes_and_writes_html_and_json(penguin_snapshot):
     out = operator(result).execute(task_context())
 
     assert out["success"] is True
-    assert out["html_report"].endswith(".html") and "<html" in open(out["html_report"]).read().lower()
-    assert json.loads(open(out["json_report"]).read())["failed"] == 0
+    assert out["html_report"].endswith(".html") and "<html" in Path(out["html_report"]).read_text().lower()
+    assert json.loads(Path(out["json_report"]).read_text())["failed"] == 0
 
 
 def test_a_bad_batch_fails_is_quarantined_and_explained(settings, penguin_source):
     from ct_airflow.hooks.dvc import DvcHook
+
     from include import sources
     from include.ingest import ingest_window, partition_path
     from include.spec import load_spec

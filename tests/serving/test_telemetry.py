@@ -54,7 +54,7 @@ def test_metrics_log_and_outcomes(server, registered_home):
     assert len(generated.headers["X-Request-Id"]) == 32 and bad.headers["X-Request-Id"]
 
     after = scrape(server)
-    grew = lambda name_, **labels: metric(after, name_, **labels) - metric(before, name_, **labels)  # noqa: E731
+    grew = lambda name_, **labels: metric(after, name_, **labels) - metric(before, name_, **labels)
     assert grew("ct_serving_requests_total", model=name, status="200") == 2
     assert grew("ct_serving_requests_total", model=name, status="401") == 1
     assert grew("ct_serving_errors_total", model=name, kind="unauthenticated") == 1

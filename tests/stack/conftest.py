@@ -24,6 +24,8 @@ from tests.fixtures import DEMO_END
 from tests.support.processes import ROOT, free_port, wait_for_http
 
 MODELS = ["penguin_species", "seattle_temp_max"]
+# A third model for the deadline alert: penguin_species with a one-minute deadline (tests/stack/test_deadline.py).
+LATE_MODEL = "late_penguins"
 
 
 class Api:
@@ -91,12 +93,13 @@ class Stack:
     settings: object
     api: object
     logs: Path
+    mailbox: object  # every alert the platform sends (the ct_alerts connection is this SMTP server)
 
     def airflow_cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         """The airflow CLI against this stack's metadata DB. SQLite lets one writer in at a time: a command
         that found the scheduler writing fails whole ("database is locked", rolled back) and is run again."""
         for _ in range(5):
-            result = subprocess.run([sys.executable, "-m", "airflow", *args], env={**os.environ, **self.env}, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+            result = subprocess.run([sys.executable, "-m", "airflow", *args], env={**os.environ, **self.env}, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
             if result.returncode == 0 or "database is locked" not in result.stderr + result.stdout:
                 break
         assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
@@ -134,17 +137,38 @@ def _embedded(ports: dict[str, int]):
     return module
 
 
+def models_dir(folder: Path) -> Path:
+    """The project's model YAMLs, plus LATE_MODEL: penguin_species with a one-minute run deadline."""
+    import shutil
+
+    from include.settings import MODELS_DIR
+
+    folder.mkdir(parents=True)
+    for path in MODELS_DIR.glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    late = (MODELS_DIR / "penguin_species.yaml").read_text() + "\nalerts:\n  deadline_minutes: 1\n"
+    (folder / f"{LATE_MODEL}.yaml").write_text(late)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     from include.demo_data import seed_demo_sources
     from include.settings import Settings
+    from tests.support.mailbox import Mailbox, start_server
 
     home = tmp_path_factory.mktemp("stack") / "state"
     ports = {name: free_port() for name in ("airflow", "mlflow", "serving")}
     embedded = _embedded(ports)
     settings = Settings.from_env({"CT_HOME": str(home)})
+    mailbox = Mailbox()
+    mail_server = start_server(mailbox)
     env = {
         **embedded.environment(settings),
+        "CT_MODELS_DIR": str(models_dir(home.parent / "models")),
+        # Alerts go to the owner by mail through a real SMTP server the tests read (no TLS on loopback).
+        "AIRFLOW_CONN_CT_ALERTS": json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": mail_server.port,
+                                              "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@localhost", "retry_limit": 0}}),
         "CT_MLFLOW_UI_URL": f"http://127.0.0.1:{ports['mlflow']}",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -175,15 +199,16 @@ def stack(tmp_path_factory):
         wait_for_http(f"http://127.0.0.1:{ports['serving']}/health", 120)
         api = Api(url, password)
         deadline = time.monotonic() + 300
-        while not all(d in {x["dag_id"] for x in api.get("/dags", limit=100)["dags"]} for d in MODELS):
+        while not all(d in {x["dag_id"] for x in api.get("/dags", limit=100)["dags"]} for d in [*MODELS, LATE_MODEL]):
             components.check()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"DAGs not loaded in 300 s; import errors: {api.get('/importErrors')}")
             time.sleep(2)
         wait_for_http(f"http://127.0.0.1:{ports['mlflow']}/health", 300)
-        yield Stack(url, f"http://127.0.0.1:{ports['mlflow']}", f"http://127.0.0.1:{ports['serving']}", password, env, settings, api, home / "logs")
+        yield Stack(url, f"http://127.0.0.1:{ports['mlflow']}", f"http://127.0.0.1:{ports['serving']}", password, env, settings, api, home / "logs", mailbox)
     finally:
         components.stop()
+        mail_server.stop()
         for key in ("CT_AIRFLOW_PORT", "CT_MLFLOW_PORT", "CT_SERVING_PORT"):
             os.environ.pop(key, None)
 

@@ -68,7 +68,7 @@ def test_log_in_trigger_with_a_reason_see_success_and_follow_the_link_to_mlflow(
     # Open the model DAG (unpaused: the stack runs no schedule, so only our run starts).
     stack.api.patch(f"/dags/{MODEL}", {"is_paused": False})
     page.goto(f"{stack.url}/dags/{MODEL}")
-    trigger_button = page.get_by_role("button", name=re.compile("^trigger", re.I)).first
+    trigger_button = page.get_by_role("button", name=re.compile("^trigger", re.IGNORECASE)).first
     trigger_button.wait_for()
     shot(page, "02-dag")
 
@@ -82,7 +82,7 @@ def test_log_in_trigger_with_a_reason_see_success_and_follow_the_link_to_mlflow(
     dialog.locator("[name=element_reason]").fill(REASON)
     dialog.locator("input[name=element_force_retrain]").locator("xpath=..").click()
     shot(page, "03-trigger-form")
-    dialog.get_by_role("button", name=re.compile("^trigger", re.I)).last.click()
+    dialog.get_by_role("button", name=re.compile("^trigger", re.IGNORECASE)).last.click()
 
     run_id = _wait_for_new_manual_run(stack, before)
     conf = stack.api.get(f"/dags/{MODEL}/dagRuns/{run_id}")["conf"]
@@ -90,7 +90,7 @@ def test_log_in_trigger_with_a_reason_see_success_and_follow_the_link_to_mlflow(
     run = _wait_until_finished(stack, run_id)
     assert run["state"] == "success", stack.task_states(MODEL, run_id)
     page.goto(f"{stack.url}/dags/{MODEL}/runs/{run_id}")
-    page.get_by_text(re.compile("success", re.I)).first.wait_for()
+    page.get_by_text(re.compile("success", re.IGNORECASE)).first.wait_for()
     shot(page, "04-run-succeeded")
 
     # The reason went into the audit tags of the version this run trained.
@@ -108,7 +108,7 @@ def test_log_in_trigger_with_a_reason_see_success_and_follow_the_link_to_mlflow(
     shot(page, "05-task-links")
     mlflow = context.new_page()
     mlflow.goto(href)
-    mlflow.get_by_text(re.compile("Overview|Parameters|Metrics", re.I)).first.wait_for()
+    mlflow.get_by_text(re.compile("Overview|Parameters|Metrics", re.IGNORECASE)).first.wait_for()
     shot(mlflow, "06-mlflow-run")
     context.close()
 

@@ -229,7 +229,7 @@ def test_rerunning_an_empty_day_from_a_files_source_is_not_a_conflict(tmp_path, 
         folder = root / f"date={day.isoformat()}"
         folder.mkdir(parents=True)
         (folder / "part-0.csv").write_text(f"date,value,label\n{day.isoformat()},1.5,a\n", encoding="utf-8")
-    source = lambda start, end: read_files(root, "csv", "date", start, end)  # noqa: E731
+    source = lambda start, end: read_files(root, "csv", "date", start, end)
     schema = {"date": "datetime", "value": "float", "label": "str"}
     _ingest(source, lake, snapshot, D + timedelta(days=1), D + timedelta(days=2), window_days=3, schema=schema)
 
@@ -244,7 +244,7 @@ def test_a_days_partition_does_not_depend_on_the_other_days_read_with_it(tmp_pat
         folder = root / f"date={day.isoformat()}"
         folder.mkdir(parents=True)
         (folder / "part-0.csv").write_text(f"date,count\n{day.isoformat()},{count}\n", encoding="utf-8")
-    source = lambda start, end: read_files(root, "csv", "date", start, end)  # noqa: E731
+    source = lambda start, end: read_files(root, "csv", "date", start, end)
     schema = {"date": "datetime", "count": "int"}
     _ingest(source, lake, snapshot, D, D + timedelta(days=1), window_days=2, schema=schema)
 
@@ -264,7 +264,7 @@ def test_an_interval_longer_than_the_window_keeps_the_snapshot_inside_the_report
 def test_ingest_from_the_demo_seattle_files(demo_sources, lake, snapshot):
     root = demo_sources / SEATTLE_DIR
     spec = load_spec(Path(__file__).resolve().parents[2] / "include" / "models" / "seattle_temp_max.yaml")
-    source = lambda start, end: read_files(root, spec.source.format, spec.source.date_column, start, end)  # noqa: E731
+    source = lambda start, end: read_files(root, spec.source.format, spec.source.date_column, start, end)
     end = date(2027, 1, 1)  # the demo history ends on 2026-12-31
 
     result = ingest_window(source, lake, snapshot, spec.source.date_column, end - timedelta(days=1), end, 7)
@@ -326,7 +326,7 @@ def test_read_sql_through_sqlalchemy_gives_the_same_rows(demo_sources):
 def test_ingest_from_the_demo_penguins_database(demo_sources, lake, snapshot):
     spec, connection = _penguins(demo_sources)
     try:
-        source = lambda start, end: read_sql(connection, spec.source.query, "date_egg", start, end, "penguins")  # noqa: E731
+        source = lambda start, end: read_sql(connection, spec.source.query, "date_egg", start, end, "penguins")
         end = date(2027, 1, 1)
         result = ingest_window(source, lake, snapshot, "date_egg", end - timedelta(days=1), end, 30)
         (expected,) = connection.execute(

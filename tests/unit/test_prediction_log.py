@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from include.monitoring.prediction_log import PredictionLog, partition_file, read_records, record_outcomes
 from include.serving.telemetry import DriftFiguresCollector, ServingTelemetry, outcome_label
 
-TS = datetime(2026, 6, 2, 13, 30, tzinfo=timezone.utc).timestamp()
+TS = datetime(2026, 6, 2, 13, 30, tzinfo=UTC).timestamp()
 
 
 def test_records_go_to_hourly_files_and_read_back_by_window(tmp_path):
@@ -71,4 +71,4 @@ def test_drift_figures_become_gauges(tmp_path):
     assert 'ct_drift_statistic{feature="x",model="m",test="ks"} 0.4' in text
     assert 'ct_drift_detected{feature="x",model="m"} 1.0' in text
     assert 'ct_live_quality{metric="rmse",model="m"} 2.5' in text
-    assert list(DriftFiguresCollector(tmp_path / "none").collect())[0].samples == []
+    assert next(iter(DriftFiguresCollector(tmp_path / "none").collect())).samples == []

@@ -54,7 +54,7 @@ def test_split_holdout_does_not_reorder_its_input():
 
 
 def test_a_tiny_fraction_still_holds_out_one_row():
-    train, holdout = split_holdout(_shuffled_days(10), "date", 0.01)
+    _, holdout = split_holdout(_shuffled_days(10), "date", 0.01)
     assert len(holdout) == 1
     assert holdout["date"].iloc[0] == pd.Timestamp("2026-01-10")
 

@@ -39,7 +39,7 @@ def test_shipped_spec_loads_and_takes_its_name_from_the_file(spec_path, name):
     spec = load_spec(spec_path(name))
     assert spec.name == name
     assert spec.target not in spec.features.all
-    assert set([*spec.features.all, spec.target]) <= set(spec.expectations.columns)
+    assert {*spec.features.all, spec.target} <= set(spec.expectations.columns)
     assert spec.evaluation.primary_metric in spec.evaluation.metrics
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from airflow.sdk import BaseOperator
 
 from ct_airflow.common import is_set, model_spec
@@ -57,12 +59,12 @@ class DeployModelOperator(BaseOperator):
         champion = registry.by_alias(spec.name, CHAMPION)
         if champion is None:
             raise AirflowSkipException(f"{spec.name} has no champion yet: nothing to deploy")
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from include.errors import DeployError
 
         target = self.target_for(spec, registry)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         try:
             try:
                 example = smoke_request(serving_example(registry, champion))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from airflow.sdk import BaseOperator
 
 from ct_airflow.common import model_spec, run_key
@@ -9,12 +11,12 @@ from ct_airflow.hooks.mlflow import MlflowRegistryHook
 
 
 def _timestamp(value) -> float:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     raise ValueError(f"window_end: expected a datetime or an ISO timestamp, found {value!r}")
 
 
