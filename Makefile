@@ -2,6 +2,7 @@
 #   make run     set up and start the platform; returns when the first model is served
 #   make test    the whole test suite
 #   make status  JSON per model;  make stop  stop it;  make clean  wipe all state
+#   make check   every model YAML against its schema and scikit-learn (file and field per problem)
 #   make bench   the benchmark (not part of make test; its smoke mode is)
 
 SHELL  := /bin/bash
@@ -10,7 +11,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export CT_HOME ?= $(CURDIR)/.state
 
-.PHONY: install run stop status clean test test-fast lint lock bench
+.PHONY: install run stop status clean check test test-fast lint lock bench
 
 install: $(VENV)/.installed
 
@@ -32,6 +33,11 @@ stop:
 
 clean: stop
 	rm -rf $(CT_HOME)
+
+# Every model YAML (or MODELS=<yaml or folder ...>): the schema, then the estimator class and params against
+# scikit-learn, which the DAG files cannot import at parse time. Exits non-zero when one model has a problem.
+check: install
+	$(PY) -m include.check $(MODELS)
 
 # Two pytest workers (pytest-xdist): the long tiers each run whole on one worker, side by side
 # (tests/conftest.py, TIERS); the slowest tests are listed at the end. Lint first: it takes a second.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from include.errors import SpecError
 
@@ -30,6 +30,20 @@ METRICS: dict[str, dict] = {
 COLUMN_TYPES = ("float", "int", "str", "bool", "datetime")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+
+
+def valid_schedule(value: str) -> str:
+    """A cron expression or preset the scheduler can compute runs from.
+
+    Airflow does not validate the cron of an ``AssetOrTimeSchedule`` when it parses the DAG, so a
+    schedule like ``0 25 * * *`` would only fail later, in the scheduler; here it fails with its field.
+    """
+    from croniter import croniter
+
+    # Airflow's one preset that croniter lacks (airflow.sdk.definitions.timetables._cron.CRON_PRESETS).
+    if value != "@quarterly" and not croniter.is_valid(value):
+        raise ValueError(f"expected a cron expression like '0 2 * * *' or a preset like '@daily', found {value!r}")
+    return value
 
 
 class _Strict(BaseModel):
@@ -85,7 +99,8 @@ class Features(_Strict):
 
 
 class Estimator(_Strict):
-    # Checked for shape only: importing scikit-learn at DAG parse time costs seconds.
+    # Checked for shape only: importing scikit-learn at DAG parse time costs seconds. The class and its
+    # params are checked against scikit-learn by include/estimator_check.py (make check, start of a run).
     class_: str = Field(alias="class")
     params: dict = {}
 
@@ -173,7 +188,7 @@ class Monitoring(_Strict):
     """The ``<model>__monitoring`` DAG: live inputs vs the champion's training data, live quality."""
 
     enabled: bool = True
-    schedule: str = "@hourly"
+    schedule: Annotated[str, AfterValidator(valid_schedule)] = "@hourly"
     window_hours: int = Field(24, ge=1, description="live predictions compared, counted back from the run's interval end")
     min_rows: int = Field(50, ge=1, description="fewer live rows: drift is reported but never triggers retraining")
     drift: DriftThresholds = DriftThresholds()
@@ -195,7 +210,7 @@ class ModelSpec(_Strict):
     description: str
     owner: Owner
     task: Literal["classification", "regression"]
-    schedule: str = "@daily"
+    schedule: Annotated[str, AfterValidator(valid_schedule)] = "@daily"
     start_date: date = date(2020, 1, 1)
     source: Source
     window_days: int = Field(365, ge=1, description="days of history in each training snapshot")

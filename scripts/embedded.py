@@ -43,13 +43,16 @@ def say(message: str) -> None:
     print(f"[ct {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+# The venv's bin folder (not resolved: its python may be a link to the system's), where `airflow` is.
+VENV_BIN = Path(sys.executable).parent
+
+
 def environment(settings: Settings) -> dict[str, str]:
     """Everything the components need; also written to $CT_HOME/env.sh for the airflow CLI."""
     airflow_home = settings.home / "airflow"
-    bin_dir = Path(sys.executable).parent
     return {
         "CT_HOME": str(settings.home),
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -103,6 +106,8 @@ def write_env_file(settings: Settings, env: dict[str, str]) -> Path:
     lines = []
     for key, value in env.items():
         if key == "PATH":
+            # The venv first, then the PATH of the shell that sources this: `airflow` is the venv's.
+            lines.append(f'export PATH={json.dumps(str(VENV_BIN))}"{os.pathsep}$PATH"\n')
             continue
         if key in SECRET_FILES:
             lines.append(f'export {key}="$(cat {json.dumps(str(secret_file(settings, key)))})"\n')
@@ -258,11 +263,7 @@ def start() -> None:
         if loaded[dag_id]["is_paused"]:
             api.patch(f"/dags/{dag_id}", {"is_paused": False})
             say(f"unpaused {dag_id}: its first nightly run (the latest complete day) starts now")
-    # The monitoring DAGs close the loop (drift -> retraining); one that is not loaded yet stays paused.
-    for dag_id in (f"{m}__monitoring" for m in wanted):
-        if dag_id in loaded and loaded[dag_id]["is_paused"]:
-            api.patch(f"/dags/{dag_id}", {"is_paused": False})
-            say(f"unpaused {dag_id}: hourly drift and live-quality checks")
+    # The monitoring DAGs need no unpausing: created unpaused, they skip while their model is paused.
 
     wait_http(f"http://127.0.0.1:{MLFLOW_PORT}/health", "MLflow UI", processes, "mlflow", 300)
     say("waiting for the first model to be served (first runs train every model; this takes a few minutes)")

@@ -53,8 +53,9 @@ def task_docs(spec: ModelSpec) -> dict[str, str]:
     """Each task's doc, with this model's own numbers in it."""
     columns = ", ".join(f"`{c}`" for c in spec.expectations.columns)
     return {
-        "ingest": f"Reads the data interval from the source (`{spec.source.kind}`) into immutable daily partitions and builds the "
-        f"{spec.window_days}-day snapshot.",
+        "ingest": f"First checks `{spec.estimator.class_}` and its params (with the run's overrides) against scikit-learn and fails "
+        f"without retry if it would refuse them; then reads the data interval from the source (`{spec.source.kind}`) into immutable "
+        f"daily partitions and builds the {spec.window_days}-day snapshot.",
         "version_snapshot": "`dvc add` + `dvc push` of the snapshot; its md5 identifies the training data everywhere.",
         "validate": f"Great Expectations suite from the model spec: columns {columns}; at least {spec.expectations.min_rows} rows in the window, "
         f"{spec.expectations.batch_min_rows} per batch. On failure the batch is quarantined and nothing downstream runs.",

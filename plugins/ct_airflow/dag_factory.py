@@ -13,7 +13,6 @@ from airflow.sdk import (
     DAG,
     AssetOrTimeSchedule,
     AsyncCallback,
-    BaseOperator,
     CronDataIntervalTimetable,
     DeadlineAlert,
     DeadlineReference,
@@ -24,6 +23,7 @@ from airflow.sdk import (
 from ct_airflow.alerts import PipelineAlertNotifier, deadline_missed
 from ct_airflow.assets import retrain_asset
 from ct_airflow.dag_docs import dag_doc, task_docs
+from ct_airflow.invalid_spec import build_invalid_spec_dag
 from ct_airflow.operators.deploy import DeployModelOperator
 from ct_airflow.operators.dvc import DvcVersionOperator
 from ct_airflow.operators.fingerprint import FingerprintBranchOperator
@@ -49,6 +49,11 @@ def retry_delay() -> timedelta:
         raise SpecError(f"CT_TASK_RETRY_DELAY_S: expected a number of seconds, found {raw!r}") from None
 
 
+def training_schedule(model: str, cron: str) -> AssetOrTimeSchedule:
+    """Nightly (the YAML's cron), or when ``<model>__monitoring`` asks for retraining (drift, live quality)."""
+    return AssetOrTimeSchedule(timetable=CronDataIntervalTimetable(cron, timezone="UTC"), assets=[retrain_asset(model)])
+
+
 def build_dag(path: Path) -> DAG:
     spec = load_spec(path)
     spec_path = str(path)
@@ -59,8 +64,7 @@ def build_dag(path: Path) -> DAG:
         dag_id=spec.name,
         description=spec.description,
         doc_md=dag_doc(spec, path),
-        # Nightly, or when <model>__monitoring asks for retraining (drift, live quality).
-        schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable(spec.schedule, timezone="UTC"), assets=[retrain_asset(spec.name)]),
+        schedule=training_schedule(spec.name, spec.schedule),
         start_date=start,
         catchup=False,
         max_active_runs=1,
@@ -122,29 +126,6 @@ def run_deadline(spec: ModelSpec) -> DeadlineAlert:
     )
 
 
-class SpecErrorOperator(BaseOperator):
-    """Stands in for the pipeline of a model whose YAML is invalid, so the error shows in the UI."""
-
-    def __init__(self, *, error: str, **kwargs):
-        super().__init__(**kwargs)
-        self.error = error
-
-    def execute(self, context):
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(self.error)
-
-
-def build_invalid_spec_dag(path: Path, error: SpecError) -> DAG:
-    with DAG(
-        dag_id=path.stem, schedule=None, start_date=datetime(2020, 1, 1, tzinfo=UTC), catchup=False,
-        tags=["continuous-training", "invalid-spec"], doc_md=f"### Invalid model spec\n\n```\n{error}\n```\n",
-        default_args={"owner": "platform", "retries": 0},
-    ) as dag:
-        SpecErrorOperator(task_id="invalid_spec", error=str(error))
-    return dag
-
-
 def build_all(models_dir: Path = MODELS_DIR, only: str | None = None) -> dict[str, DAG]:
     """One DAG per YAML, in file order; ``only`` builds just the DAG a task runner needs."""
     dags = {}
@@ -154,5 +135,8 @@ def build_all(models_dir: Path = MODELS_DIR, only: str | None = None) -> dict[st
         try:
             dags[path.stem] = build_dag(path)
         except SpecError as error:
-            dags[path.stem] = build_invalid_spec_dag(path, error)
+            # Same dag_id and schedule, failing and alerting; dags/model_spec_errors.py adds the import error.
+            stand_in = build_invalid_spec_dag(path, error, training_schedule)
+            if stand_in is not None:
+                dags[path.stem] = stand_in
     return dags

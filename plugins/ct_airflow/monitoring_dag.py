@@ -35,6 +35,8 @@ for categorical, scipy.stats), and computes live quality where outcomes came bac
 | live quality | {quality} (needs ≥ {m.min_outcomes} outcomes) |
 | retraining | an event on asset `{retrain_asset(spec.name).name}` triggers DAG `{spec.name}`; the reason is in the event's extra |
 
+Follows `{spec.name}`: while that DAG is paused, `monitor` (and so the whole run) is skipped.
+
 Figures: the `monitor` task's log, a run tagged `ct.kind=monitoring` in MLflow experiment `{spec.name}`,
 the HTML report, and the model server's `/metrics` (`ct_drift_*`, `ct_live_quality`).
 """
@@ -50,6 +52,9 @@ def build_monitoring_dag(spec: ModelSpec, path: Path) -> DAG:
         start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
+        # Follows the model's pause state instead (monitor skips while the model's DAG is paused): unpausing
+        # a new model in the UI must be enough to close the drift -> retraining loop.
+        is_paused_upon_creation=False,
         render_template_as_native_obj=True,
         tags=sorted({"monitoring", f"team:{spec.owner.team}", spec.task, *spec.tags}),
         default_args={"owner": spec.owner.team, "retries": 2, "retry_delay": timedelta(seconds=30)},

@@ -38,6 +38,15 @@ def test_monitoring_dag_policy_and_shape(dagbag, model):
     assert list(training.timetable.asset_condition.objects) == [retrain_asset(model)]
 
 
+@pytest.mark.parametrize("model", MODEL_IDS)
+def test_monitoring_is_created_unpaused_and_follows_the_model_instead(dagbag, model):
+    """Unpausing the model in the UI must be enough; ``monitor`` skips while the model's DAG is paused
+    (tests/e2e/test_monitoring_follows_model.py runs it against Airflow's execution API)."""
+    assert dagbag.dags[f"{model}__monitoring"].is_paused_upon_creation is False
+    assert dagbag.dags[model].is_paused_upon_creation is not False  # a new model waits for its owner
+    assert "while that DAG is paused" in dagbag.dags[f"{model}__monitoring"].doc_md
+
+
 def test_monitoring_schedule_comes_from_the_yaml(tmp_path):
     from ct_airflow.monitoring_dag import build_all_monitoring
 

@@ -84,6 +84,8 @@ def reference(platform, trained, tmp_path_factory):
     """The served champion and its training snapshot, which the scenarios draw traffic from."""
     from include.versioning import DvcWorkspace
 
+    # A served model's DAG is unpaused, and its monitoring follows that: monitor skips while the model is paused.
+    unpause(MODEL)
     champion = Registry(platform.mlflow_tracking_uri, platform.mlflow_artifact_root).by_alias(MODEL, CHAMPION)
     path = DvcWorkspace(platform.dvc_workspace, platform.dvc_remote_url).fetch(champion.tags["data_md5"], tmp_path_factory.mktemp("ref") / "snapshot.parquet")
     return champion, pd.read_parquet(path)
@@ -140,7 +142,7 @@ def test_training_like_traffic_with_good_outcomes_triggers_nothing(platform, ser
 
 
 def unpause(dag_id: str) -> None:
-    """New DAGs start paused, and the scheduler queues no run of a paused DAG for an Asset event."""
+    """New DAGs start paused; the scheduler queues no run of a paused DAG for an Asset event, and monitor skips."""
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
     from sqlalchemy import update

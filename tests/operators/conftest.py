@@ -19,15 +19,21 @@ INTERVAL = (date(2026, 12, 1), date(2026, 12, 2))
 
 
 class FakeTaskInstance:
-    def __init__(self):
+    """What the operators use of the Task SDK's task instance; ``paused`` answers ``get_dag`` (every DAG unpaused by default)."""
+
+    def __init__(self, paused: dict[str, bool] | None = None):
         self.xcom = {}
+        self.paused = paused or {}
 
     def xcom_push(self, key, value):
         self.xcom[key] = value
 
+    def get_dag(self, dag_id: str):
+        return SimpleNamespace(dag_id=dag_id, is_paused=self.paused.get(dag_id, False))
 
-def task_context(dag_id: str = "penguin_species", run_id: str = "test_run") -> dict:
-    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id), "ti": FakeTaskInstance()}
+
+def task_context(dag_id: str = "penguin_species", run_id: str = "test_run", paused: dict[str, bool] | None = None) -> dict:
+    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id), "ti": FakeTaskInstance(paused)}
 
 
 @pytest.fixture

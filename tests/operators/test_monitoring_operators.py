@@ -101,6 +101,34 @@ def test_no_champion_means_nothing_to_judge(settings):
     assert result["retrain"] is False and "no champion" in result["reason"]
 
 
+def test_while_the_model_is_paused_monitor_skips_before_reading_anything(settings):
+    from airflow.sdk.exceptions import AirflowSkipException
+    from ct_airflow.operators.monitor import MonitorModelOperator
+
+    monitor = MonitorModelOperator(task_id="monitor", spec_path=SEATTLE, window_end=datetime.now(UTC).isoformat())
+    with pytest.raises(AirflowSkipException, match="The training DAG 'seattle_temp_max' is paused, and its monitoring follows it"):
+        monitor.execute(task_context("seattle_temp_max__monitoring", paused={"seattle_temp_max": True}))
+    assert not (settings.monitoring_dir / "latest").exists()
+
+
+def test_a_model_dag_the_api_does_not_know_yet_skips_and_other_api_errors_are_retried():
+    from airflow.sdk.exceptions import AirflowRuntimeError, AirflowSkipException, ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse
+    from ct_airflow.operators.monitor import skip_while_model_paused
+
+    class Answering:
+        def __init__(self, status_code):
+            self.status_code = status_code
+
+        def get_dag(self, dag_id):
+            raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail={"status_code": self.status_code, "message": "x"}))
+
+    with pytest.raises(AirflowSkipException, match="not loaded"):
+        skip_while_model_paused({"ti": Answering(404)}, "m")
+    with pytest.raises(AirflowRuntimeError):
+        skip_while_model_paused({"ti": Answering(500)}, "m")
+
+
 def test_the_retrain_reason_is_tagged_on_the_run_and_version_it_caused(settings, champion):
     """An asset-triggered training run: the event's reason reaches MLflow through lineage()."""
     from ct_airflow.assets import retrain_asset

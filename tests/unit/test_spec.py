@@ -310,3 +310,19 @@ def test_slices_must_be_categorical_features(tmp_path, spec_path):
 def test_a_slice_threshold_must_be_a_computed_metric(tmp_path, spec_path):
     with pytest.raises(SpecError, match=r"\['balanced_accuracy'\] must also be listed in evaluation\.metrics"):
         _load_mutated(tmp_path, spec_path, "penguin_species", lambda raw: raw["evaluation"]["slices"]["thresholds"].update(balanced_accuracy={"min": 0.5}))
+
+
+@pytest.mark.parametrize("field", ["schedule", "monitoring.schedule"])
+def test_a_schedule_the_scheduler_cannot_compute_is_refused_with_its_field(tmp_path, spec_path, field):
+    def mutate(raw):
+        target = raw["monitoring"] if field.startswith("monitoring") else raw
+        target["schedule"] = "0 25 * * *"
+
+    with pytest.raises(SpecError) as error:
+        _load_mutated(tmp_path, spec_path, "seattle_temp_max", mutate)
+    assert str(error.value) == f"{tmp_path / 'my_model.yaml'}: {field}: expected a cron expression like '0 2 * * *' or a preset like '@daily', found '0 25 * * *'"
+
+
+@pytest.mark.parametrize("schedule", ["@daily", "@quarterly", "30 2 * * 1-5"])
+def test_presets_and_cron_expressions_are_accepted(tmp_path, spec_path, schedule):
+    assert _load_mutated(tmp_path, spec_path, "seattle_temp_max", lambda raw: raw.update(schedule=schedule)).schedule == schedule

@@ -47,10 +47,13 @@ class IngestOperator(BaseOperator):
 
     def execute(self, context):
         from ct_airflow.common import run_key
+        from ct_airflow.estimator_gate import refuse_untrainable_estimator
         from include.errors import SourceDataError, SourceError
         from include.ingest import day_range, ingest_window
         from include.settings import Settings
 
+        # Before any data is read: an estimator scikit-learn would refuse fails the run here, not in train.
+        refuse_untrainable_estimator(self.spec_path, context, self.log)
         spec = model_spec(self.spec_path)
         settings = Settings.from_env()
         # This run's own snapshot: a nightly run and a backfill day of one model may run at once.

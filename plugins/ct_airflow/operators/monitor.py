@@ -20,6 +20,25 @@ def _timestamp(value) -> float:
     raise ValueError(f"window_end: expected a datetime or an ISO timestamp, found {value!r}")
 
 
+def skip_while_model_paused(context, model: str) -> None:
+    """Monitoring follows its model: skip this run while the model's training DAG is paused.
+
+    The monitoring DAG is created unpaused, so a model someone unpauses is monitored without a second
+    click. The pause state comes from the Task SDK's ``ti.get_dag`` (Airflow's execution API):
+    tasks may not read the metadata DB in Airflow 3, and this needs no credentials.
+    """
+    from airflow.sdk.exceptions import AirflowRuntimeError, AirflowSkipException
+
+    try:
+        is_paused = context["ti"].get_dag(model).is_paused
+    except AirflowRuntimeError as exc:
+        if (getattr(exc.error, "detail", None) or {}).get("status_code") != 404:
+            raise  # the API did not answer: a fault, retried
+        raise AirflowSkipException(f"The training DAG {model!r} is not loaded (yet): nothing to monitor.") from exc
+    if is_paused:
+        raise AirflowSkipException(f"The training DAG {model!r} is paused, and its monitoring follows it: unpause {model!r} to monitor it again.")
+
+
 class MonitorModelOperator(BaseOperator):
     """Live inputs of the last ``monitoring.window_hours`` vs the champion's training snapshot; live quality.
 
@@ -42,6 +61,7 @@ class MonitorModelOperator(BaseOperator):
         from include.settings import Settings
 
         spec = model_spec(self.spec_path)
+        skip_while_model_paused(context, spec.name)
         registry = MlflowRegistryHook(self.mlflow_conn_id).registry
         figures = monitor_model(spec, Settings.from_env(), registry, _snapshot_by_md5, _timestamp(self.window_end), run_key(context))
         self.log.info("%s version %s: %d live rows, %d outcomes, drifted %s, quality %s; %s",
