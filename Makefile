@@ -40,9 +40,10 @@ check: install
 	$(PY) -m include.check $(MODELS)
 
 # Two pytest workers (pytest-xdist): the long tiers each run whole on one worker, side by side
-# (tests/conftest.py, TIERS); the slowest tests are listed at the end. Lint first: it takes a second.
+# (tests/conftest.py, TIERS); the slowest tests are listed at the end. Lint and the model YAMLs first:
+# seconds, and a broken YAML is reported with file and field before any test runs.
 PYTEST_WORKERS ?= 2
-test: install lint
+test: install lint check
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
 # Unit, operator and DAG tests only: no platform, engine or browser (under 3 minutes on 2 cores).
