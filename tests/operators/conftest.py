@@ -26,8 +26,22 @@ class FakeTaskInstance:
         self.xcom[key] = value
 
 
-def task_context(dag_id: str = "penguin_species", run_id: str = "test_run") -> dict:
-    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id), "ti": FakeTaskInstance()}
+def dag_run(dag_id: str, run_id: str, interval: tuple[date, date] = INTERVAL, run_type: str = "scheduled"):
+    """Airflow's own task-context DagRun of a scheduled (or backfill) run over the days ``interval``."""
+    from datetime import datetime, time, timezone
+
+    from airflow.sdk.api.datamodels._generated import DagRun
+
+    start, end = (datetime.combine(d, time(), tzinfo=timezone.utc) for d in interval)
+    return DagRun(
+        dag_id=dag_id, run_id=run_id, logical_date=start, data_interval_start=start, data_interval_end=end, run_after=end,
+        start_date=end, end_date=None, run_type=run_type, state="running", consumed_asset_events=[], partition_key=None,
+    )
+
+
+def task_context(dag_id: str = "penguin_species", run_id: str = "test_run", interval: tuple[date, date] = INTERVAL) -> dict:
+    """The context of a task of a scheduled run that owns the days ``interval`` (the rule reads ``dag_run``)."""
+    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id), "ti": FakeTaskInstance(), "dag_run": dag_run(dag_id, run_id, interval), "params": {}}
 
 
 @pytest.fixture
