@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from include.errors import DataValidationError, PartitionConflictError, QualityGateError, RunWindowError, SpecError

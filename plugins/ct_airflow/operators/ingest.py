@@ -47,6 +47,7 @@ class IngestOperator(BaseOperator):
         return lambda start, end: sources.read_sql(engine, source.query, source.date_column, start, end, where)
 
     def execute(self, context):
+        from ct_airflow.assets import retrain_reason
         from ct_airflow.common import run_key
         from include.errors import SourceDataError, SourceError
         from include.ingest import day_range, ingest_window
@@ -59,6 +60,11 @@ class IngestOperator(BaseOperator):
         window = owned_window(context)
         start, end = window.start, window.end
         self.log.info("This run owns %s (%s); ingesting %s with a %s-day window", window.label, window.basis, spec.name, spec.window_days)
+        owned = window.to_dict()
+        # Why an Asset event started the run, where the run's first task shows it (train also tags it on the version).
+        if reason := retrain_reason(context.get("triggering_asset_events")):
+            self.log.info("Started by an asset event: %s", reason)
+            owned["retrain_reason"] = reason
         try:
             with verdicts_are_final():
                 result = ingest_window(
@@ -83,7 +89,7 @@ class IngestOperator(BaseOperator):
             result.snapshot_rows, result.window_start, result.window_end,
             "; same window as the versioned snapshot: reused, not rebuilt" if result.reused_snapshot else "",
         )
-        return {**result.to_dict(), "run_window": window.to_dict()}
+        return {**result.to_dict(), "run_window": owned}
 
     def _undeclared(self, spec, result) -> None:
         from include.errors import SourceDataError
