@@ -1,9 +1,11 @@
-"""The platform's Airflow plugin: extra links on the model DAG's tasks and the reports app."""
+"""The platform's Airflow plugin: extra links on the model DAG's tasks, the reports app, and the API server's
+refusal of runs triggered for the future (``ct_airflow.future_runs``)."""
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from ct_airflow.future_runs import RefuseFutureLogicalDates
 from ct_airflow.links import ALL_LINKS, REPORTS_PREFIX
 
 
@@ -19,3 +21,4 @@ class CtPlatformPlugin(AirflowPlugin):
     name = "ct_platform"
     operator_extra_links = [link() for link in ALL_LINKS]
     fastapi_apps = _fastapi_apps()
+    fastapi_root_middlewares = [{"middleware": RefuseFutureLogicalDates, "args": [], "kwargs": {}, "name": "Refuse runs triggered for the future"}]

@@ -2,7 +2,8 @@
 dag-processor, triggerer, LocalExecutor), and the days each run owns by the README's rule.
 
 The REST API and the CLI without a logical date, the CLI with one, a named past day (CLI and REST), a day not yet
-complete (refused at once), a scheduled run and an event on the Asset ``penguin_species__retrain``. Each asserts
+complete (refused at once), a future logical date (refused by the API server), a scheduled run and an event on
+the Asset ``penguin_species__retrain``. Each asserts
 what the run ingested (ingest's XCom ``run_window``) and its outcome; the one run that trains (the REST named day,
 dry run) also the version's tags. ``penguin_species`` only: test_backfill.py owns ``seattle_temp_max``'s versions.
 Penguin eggs are laid in December, so the windows of late November hold the same rows: all but one run skip
@@ -107,6 +108,15 @@ def test_a_day_not_yet_complete_is_refused_at_once_and_blocks_nothing(stack):
     latest = today - timedelta(days=1)
     for says in (f"day {today + timedelta(days=1)} is not complete", f"Allowed days: {latest} or earlier"):
         assert says in log, f"ingest log of {run_id}: expected {says!r}; log tail: {log[-1500:]}"
+
+    # A future logical date would never start: the API server refuses it (the form posts to the same endpoint).
+    tomorrow = f"{today + timedelta(days=1)}T00:00:00+00:00"
+    response = requests.post(
+        f"{stack.url}/api/v2/dags/{MODEL}/dagRuns", headers=stack.api.headers, timeout=60,
+        json={"dag_run_id": "rest_future_logical_date", "logical_date": tomorrow, "conf": {}},
+    )
+    assert response.status_code == 400 and '"day": "YYYY-MM-DD"' in response.json()["detail"], f"expected 400 naming the day Param, found {response.status_code}: {response.text}"
+    assert "rest_future_logical_date" not in {r["dag_run_id"] for r in stack.runs(MODEL)}
 
 
 def test_manual_runs_from_the_rest_api_and_the_cli_with_and_without_a_date_or_a_named_day(stack):
