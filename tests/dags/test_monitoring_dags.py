@@ -90,3 +90,26 @@ def test_every_kind_of_training_run_gets_its_days_from_the_one_rule(dagbag):
     assert dag.params.dump()["day"] is None
     with pytest.raises(ParamValidationError, match="is not a 'date'"):
         dag.params.get_param("day").resolve("2026-02-30")
+
+
+@pytest.mark.parametrize("model", MODEL_IDS)
+def test_a_monitoring_run_without_a_logical_date_renders_its_window_end(dagbag, model):
+    """A manual run of <model>__monitoring without a date has no data_interval_end in its context (StrictUndefined):
+    the window ends when the run was triggered; a scheduled run's window ends with its interval."""
+    from datetime import datetime, timezone
+
+    from airflow.sdk.api.datamodels._generated import DagRun
+
+    dag = dagbag.dags[f"{model}__monitoring"]
+    template = dag.get_task("monitor").window_end
+    run_after = datetime(2026, 6, 3, 4, 5, tzinfo=timezone.utc)
+
+    def rendered(interval_end):
+        run = DagRun(
+            dag_id=dag.dag_id, run_id="r", logical_date=None, data_interval_start=None, data_interval_end=interval_end, run_after=run_after,
+            start_date=run_after, end_date=None, run_type="manual", state="running", consumed_asset_events=[], partition_key=None,
+        )
+        return dag.get_template_env().from_string(template).render(dag_run=run)
+
+    assert rendered(None) == run_after
+    assert rendered(datetime(2026, 6, 3, 4, tzinfo=timezone.utc)) == datetime(2026, 6, 3, 4, tzinfo=timezone.utc)
