@@ -15,6 +15,10 @@ class SpecError(PlatformError):
     """A model YAML is missing, unreadable or does not match the schema."""
 
 
+class RunWindowError(PlatformError):
+    """A run asks for days it may not own (a day not yet complete, a malformed day): a verdict, never retried."""
+
+
 class SourceError(PlatformError):
     """A data source could not be read (missing, unreachable, corrupt)."""
 

@@ -54,7 +54,8 @@ class AirflowRest:
         return self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
     def trigger(self, dag_id: str, logical_date: datetime | None = None, conf: dict | None = None, run_id: str | None = None) -> dict:
-        """A manual run; ``logical_date`` (UTC) sets its data interval, None: Airflow's 'now'."""
+        """A manual run. It owns the latest complete day before ``logical_date`` (or before now, when None),
+        unless ``conf["day"]`` names a day (README, "Which data a run owns")."""
         body: dict = {"conf": conf or {}, "logical_date": logical_date.astimezone(UTC).isoformat() if logical_date else None}
         if run_id:
             body["dag_run_id"] = run_id
@@ -112,13 +113,17 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     trigger = sub.add_parser("trigger")
     trigger.add_argument("dag_id")
-    trigger.add_argument("--logical-date", help="YYYY-MM-DD (UTC)")
+    trigger.add_argument("--day", help="YYYY-MM-DD (UTC): the day to train on (the day Param); default the latest complete day")
+    trigger.add_argument("--logical-date", help="YYYY-MM-DD (UTC): Airflow's logical date; the run owns the day before it")
     trigger.add_argument("--conf", default="{}", help="JSON")
     trigger.add_argument("--wait", action="store_true")
     args = parser.parse_args(argv)
     client = AirflowRest(args.url, args.user, args.password)
     logical = datetime.fromisoformat(args.logical_date).replace(tzinfo=UTC) if args.logical_date else None
-    run = client.trigger(args.dag_id, logical, json.loads(args.conf))
+    conf = json.loads(args.conf)
+    if args.day:
+        conf["day"] = args.day
+    run = client.trigger(args.dag_id, logical, conf)
     if args.wait:
         run = client.wait(args.dag_id, run["dag_run_id"])
     print(json.dumps({"dag_run_id": run["dag_run_id"], "state": run["state"]}))

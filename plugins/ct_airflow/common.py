@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
-from include.errors import DataValidationError, PartitionConflictError, QualityGateError, SpecError
+from include.errors import DataValidationError, PartitionConflictError, QualityGateError, RunWindowError, SpecError
 
 
 @lru_cache(maxsize=64)
@@ -27,14 +27,25 @@ def with_overrides(spec, overrides, context=None):
         return spec.with_overrides(overrides or {})
 
 
-def as_day(value) -> date:
-    """A rendered data-interval bound (datetime or ISO string) as a UTC calendar day."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        # Partitions are UTC days.
-        return (value.astimezone(UTC) if value.tzinfo else value).date()
-    return value
+def owned_window(context):
+    """The days this run owns (``include/run_window.py``: one rule for every kind of run), from its context.
+
+    Every task asks this, never ``data_interval_*`` directly: Airflow 3 leaves those out of the context of a
+    run without a logical date, and a CLI-triggered run's interval ignores its logical date.
+    """
+    from include.run_window import run_window
+
+    dag_run = context["dag_run"]
+    run_type = getattr(dag_run, "run_type", "")
+    start, end = getattr(dag_run, "data_interval_start", None), getattr(dag_run, "data_interval_end", None)
+    with verdicts_are_final():
+        return run_window(
+            run_type=str(getattr(run_type, "value", run_type)),
+            run_after=dag_run.run_after,
+            logical_date=getattr(dag_run, "logical_date", None),
+            data_interval=(start, end) if start is not None and end is not None else None,
+            day=(context.get("params") or {}).get("day"),
+        )
 
 
 def run_key(context) -> str:
@@ -49,9 +60,8 @@ def is_set(value) -> bool:
 
 
 def data_until(context) -> str:
-    """The last day of data this run saw (its data interval end), as an ISO date; '' if it has none."""
-    end = context.get("data_interval_end") or context.get("logical_date")
-    return as_day(end).isoformat() if end else ""
+    """Where this run's data ends, as an ISO date: the day after the last day it owns (the end is exclusive)."""
+    return owned_window(context).end.isoformat()
 
 
 def audit(context) -> dict[str, str]:
@@ -65,6 +75,8 @@ def audit(context) -> dict[str, str]:
         "dry_run": "true" if is_set(params.get("dry_run")) else "false",
         "overrides": json.dumps(params.get("overrides") or {}, sort_keys=True),
         "data_until": data_until(context),
+        # The days the run owns, inclusive: "2026-06-19" or "2026-06-01..2026-06-07".
+        "data_days": owned_window(context).label,
     }
 
 
@@ -74,10 +86,11 @@ def lineage(context) -> dict:
     from ct_airflow.assets import retrain_reason
     from include.lineage import git_commit
 
-    interval_end = context.get("data_interval_end")
+    window_end = owned_window(context).end
     found = {
         "dag_id": context["dag"].dag_id, "run_id": context["run_id"], "git_commit": git_commit(),
-        "data_interval_end": interval_end.isoformat() if hasattr(interval_end, "isoformat") else str(interval_end or ""),
+        # Midnight UTC after the last day the run owns; a scheduled run's own data_interval_end for a midnight cron.
+        "data_interval_end": datetime.combine(window_end, datetime.min.time(), tzinfo=UTC).isoformat(),
         # The same for every try of the task: a retry finds what an earlier, killed try left behind.
         "training_key": f"{context['dag'].dag_id}/{context['run_id']}",
         "audit": audit(context),
@@ -97,5 +110,5 @@ def verdicts_are_final():
 
     try:
         yield
-    except (DataValidationError, QualityGateError, SpecError, PartitionConflictError) as exc:
+    except (DataValidationError, QualityGateError, SpecError, PartitionConflictError, RunWindowError) as exc:
         raise AirflowFailException(str(exc)) from exc

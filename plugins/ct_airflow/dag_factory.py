@@ -77,12 +77,8 @@ def build_dag(path: Path) -> DAG:
     ) as dag:
         # Stages as task groups; prefix_group_id=False keeps the task ids that tests and links use.
         with TaskGroup("data", prefix_group_id=False, tooltip="ingest, version and validate the data"):
-            ingest = IngestOperator(
-                task_id="ingest", spec_path=spec_path, doc_md=docs["ingest"],
-                # An asset-triggered run has no data interval: it ingests the day before it runs.
-                interval_start="{{ data_interval_start or (dag_run.run_after - macros.timedelta(days=1)) }}",
-                interval_end="{{ data_interval_end or dag_run.run_after }}",
-            )
+            # Which days: the README's rule (include/run_window.py), the same for every kind of run.
+            ingest = IngestOperator(task_id="ingest", spec_path=spec_path, doc_md=docs["ingest"])
             version = DvcVersionOperator(task_id="version_snapshot", snapshot_path=ingest.output["snapshot_path"], model=spec.name, doc_md=docs["version_snapshot"])
             validate = GxValidateOperator(
                 task_id="validate", spec_path=spec_path, snapshot_path=ingest.output["snapshot_path"], batch_days=ingest.output["batch_days"],

@@ -28,6 +28,13 @@ def run_params(spec: ModelSpec) -> dict[str, Param]:
     """Params of one model DAG, in the order the form shows them."""
     allowed = ", ".join(f"`{name}` (default {spec.estimator.params[name]!r})" for name in spec.overrides) or "none"
     return {
+        # The one way to name a day (form, `airflow dags trigger --conf`, REST conf): a plain UTC day, unlike the
+        # logical date (a timestamp, unique per DAG, which Airflow never starts while it is in the future).
+        "day": Param(
+            None, type=["null", "string"], format="date", pattern=r"^\d{4}-\d{2}-\d{2}$", title="Day (UTC)",
+            description="Train on this day's data (YYYY-MM-DD, a day that has ended in UTC). Empty: the latest complete day. "
+            "A day not yet complete fails the run at once, saying which days are allowed.",
+        ),
         # Optional: null, so that the form does not insist on it (scheduled runs have none).
         "reason": Param(
             None, type=["null", "string"], maxLength=500, title="Reason",

@@ -68,23 +68,57 @@ def test_the_reason_travels_from_event_extra():
     assert retrain_reason(None) == "" and retrain_reason({}) == ""
 
 
-def test_an_asset_triggered_training_run_ingests_the_day_before_it_runs(dagbag):
-    """Asset-triggered runs have no data interval: ingest falls back to the day before ``run_after``."""
-    from datetime import datetime
-    from types import SimpleNamespace
+def test_every_kind_of_training_run_gets_its_days_from_the_one_rule(dagbag):
+    """The ingest task templates no data interval (Airflow 3 leaves it out of the context of a run without a logical
+    date: UndefinedError); the days come from ``owned_window``, given Airflow's own task-context DagRun."""
+    from datetime import date, datetime
 
-    from airflow.sdk.execution_time import macros
+    from airflow.exceptions import ParamValidationError
+    from airflow.sdk.api.datamodels._generated import DagRun
+    from ct_airflow.common import owned_window
 
     dag = dagbag.dags[MODEL_IDS[0]]
-    ingest = dag.get_task("ingest")
-    env = dag.get_template_env()
+    assert not {"interval_start", "interval_end"} & set(dag.get_task("ingest").template_fields)
     run_after = datetime(2026, 6, 3, 4, 5, tzinfo=UTC)
-    asset_run = {"data_interval_start": None, "data_interval_end": None, "dag_run": SimpleNamespace(run_after=run_after), "macros": macros}
-    scheduled = {**asset_run, "data_interval_start": datetime(2026, 6, 1, tzinfo=UTC), "data_interval_end": datetime(2026, 6, 2, tzinfo=UTC)}
 
-    def render(field, context):
-        return env.from_string(getattr(ingest, field)).render(**context)
+    def days(run_type, logical=None, interval=(None, None), **params):
+        run = DagRun(
+            dag_id=dag.dag_id, run_id="r", logical_date=logical, data_interval_start=interval[0], data_interval_end=interval[1], run_after=run_after,
+            start_date=run_after, end_date=None, run_type=run_type, state="running", consumed_asset_events=[], partition_key=None,
+        )
+        window = owned_window({"dag_run": run, "params": {**dag.params.dump(), **params}})
+        return window.start, window.end
 
-    # The DAG renders native objects: the operator gets datetimes, which as_day() turns into UTC days.
-    assert (render("interval_start", asset_run), render("interval_end", asset_run)) == (datetime(2026, 6, 2, 4, 5, tzinfo=UTC), run_after)
-    assert render("interval_start", scheduled) == datetime(2026, 6, 1, tzinfo=UTC)
+    june = [datetime(2026, 6, d, tzinfo=UTC) for d in range(1, 4)]
+    assert days("asset_triggered") == days("manual") == (date(2026, 6, 2), date(2026, 6, 3))
+    assert days("scheduled", june[0], (june[0], june[1])) == (date(2026, 6, 1), date(2026, 6, 2))
+    # `airflow dags trigger --logical-date 2026-06-02` records an interval inferred from the trigger time: the logical date wins.
+    assert days("manual", june[1], (june[1], june[2])) == (date(2026, 6, 1), date(2026, 6, 2))
+    assert days("manual", day="2026-05-20") == (date(2026, 5, 20), date(2026, 5, 21))
+    # The trigger form offers the day, and its schema refuses a malformed one before any run exists.
+    assert dag.params.dump()["day"] is None
+    with pytest.raises(ParamValidationError, match="is not a 'date'"):
+        dag.params.get_param("day").resolve("2026-02-30")
+
+
+@pytest.mark.parametrize("model", MODEL_IDS)
+def test_a_monitoring_run_without_a_logical_date_renders_its_window_end(dagbag, model):
+    """A manual run of <model>__monitoring without a date has no data_interval_end in its context (StrictUndefined):
+    the window ends when the run was triggered; a scheduled run's window ends with its interval."""
+    from datetime import datetime
+
+    from airflow.sdk.api.datamodels._generated import DagRun
+
+    dag = dagbag.dags[f"{model}__monitoring"]
+    template = dag.get_task("monitor").window_end
+    run_after = datetime(2026, 6, 3, 4, 5, tzinfo=UTC)
+
+    def rendered(interval_end):
+        run = DagRun(
+            dag_id=dag.dag_id, run_id="r", logical_date=None, data_interval_start=None, data_interval_end=interval_end, run_after=run_after,
+            start_date=run_after, end_date=None, run_type="manual", state="running", consumed_asset_events=[], partition_key=None,
+        )
+        return dag.get_template_env().from_string(template).render(dag_run=run)
+
+    assert rendered(None) == run_after
+    assert rendered(datetime(2026, 6, 3, 4, tzinfo=UTC)) == datetime(2026, 6, 3, 4, tzinfo=UTC)

@@ -26,12 +26,12 @@ def dags():
 @pytest.mark.parametrize("dag_id", MODEL_IDS)
 def test_trigger_form_has_titled_params_with_safe_defaults(dags, dag_id):
     params = dags[dag_id].params
-    assert set(params.keys()) >= {"reason", "force_retrain", "dry_run", "skip_deploy", "allow_older_champion", "overrides"}
+    assert set(params.keys()) >= {"day", "reason", "force_retrain", "dry_run", "skip_deploy", "allow_older_champion", "overrides"}
     for name in params:
         param = params.get_param(name)
         assert param.schema.get("title") and param.description, name
     # Scheduled runs and backfills use the defaults: they change nothing.
-    assert params.validate() == {"reason": None, "force_retrain": False, "dry_run": False, "skip_deploy": False, "allow_older_champion": False, "overrides": {}}
+    assert params.validate() == {"day": None, "reason": None, "force_retrain": False, "dry_run": False, "skip_deploy": False, "allow_older_champion": False, "overrides": {}}
 
 
 def test_overrides_param_allows_only_what_the_yaml_lists(dags):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from datetime import date
+from datetime import UTC, date
 from types import SimpleNamespace
 
 import pytest
@@ -32,8 +32,25 @@ class FakeTaskInstance:
         return SimpleNamespace(dag_id=dag_id, is_paused=self.paused.get(dag_id, False))
 
 
-def task_context(dag_id: str = "penguin_species", run_id: str = "test_run", paused: dict[str, bool] | None = None) -> dict:
-    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id), "ti": FakeTaskInstance(paused)}
+def dag_run(dag_id: str, run_id: str, interval: tuple[date, date] = INTERVAL, run_type: str = "scheduled"):
+    """Airflow's own task-context DagRun of a scheduled (or backfill) run over the days ``interval``."""
+    from datetime import datetime, time
+
+    from airflow.sdk.api.datamodels._generated import DagRun
+
+    start, end = (datetime.combine(d, time(), tzinfo=UTC) for d in interval)
+    return DagRun(
+        dag_id=dag_id, run_id=run_id, logical_date=start, data_interval_start=start, data_interval_end=end, run_after=end,
+        start_date=end, end_date=None, run_type=run_type, state="running", consumed_asset_events=[], partition_key=None,
+    )
+
+
+def task_context(
+    dag_id: str = "penguin_species", run_id: str = "test_run", interval: tuple[date, date] = INTERVAL, paused: dict[str, bool] | None = None,
+) -> dict:
+    """The context of a task of a scheduled run that owns the days ``interval`` (the rule reads ``dag_run``);
+    ``paused`` is what the task instance answers about DAGs' pause state."""
+    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id), "ti": FakeTaskInstance(paused), "dag_run": dag_run(dag_id, run_id, interval), "params": {}}
 
 
 @pytest.fixture

@@ -60,9 +60,7 @@ def seattle_sources(settings, demo_sources) -> Path:
 
 def ingest_and_validate(run_id: str) -> dict:
     """The DAG's first and third steps on the batch day (versioning in between changes no verdict)."""
-    ingested = IngestOperator(task_id="ingest", spec_path=SEATTLE, interval_start=DAY.isoformat(), interval_end=INTERVAL[1].isoformat()).execute(
-        task_context(MODEL, run_id)
-    )
+    ingested = IngestOperator(task_id="ingest", spec_path=SEATTLE).execute(task_context(MODEL, run_id))  # a scheduled run owning DAY
     validate = GxValidateOperator(task_id="validate", spec_path=SEATTLE, snapshot_path=ingested["snapshot_path"], batch_days=ingested["batch_days"])
     return {"ingest": ingested, "validate": validate.execute(task_context(MODEL, run_id))}
 

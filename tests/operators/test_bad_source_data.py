@@ -19,8 +19,8 @@ DAY = INTERVAL[0]
 
 
 def ingest(spec_path: str, run_id: str = "bad_run") -> dict:
-    op = IngestOperator(task_id="ingest", spec_path=spec_path, interval_start=INTERVAL[0].isoformat(), interval_end=INTERVAL[1].isoformat())
-    return op.execute(task_context(run_id=run_id))
+    op = IngestOperator(task_id="ingest", spec_path=spec_path)
+    return op.execute(task_context(run_id=run_id, interval=INTERVAL))
 
 
 @pytest.fixture

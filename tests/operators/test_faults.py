@@ -39,8 +39,8 @@ def small_disk(path, size: str):
 
 
 def ingest() -> dict:
-    op = IngestOperator(task_id="ingest", spec_path=SEATTLE, interval_start=INTERVAL[0].isoformat(), interval_end=INTERVAL[1].isoformat())
-    return op.execute(task_context(dag_id=MODEL))
+    op = IngestOperator(task_id="ingest", spec_path=SEATTLE)
+    return op.execute(task_context(dag_id=MODEL, interval=INTERVAL))
 
 
 @pytest.fixture

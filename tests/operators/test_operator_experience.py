@@ -3,7 +3,7 @@ dry run, skip deploy, estimator overrides, the backfill guard, and the plots + m
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date, timedelta
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
@@ -21,9 +21,10 @@ DEFAULTS = {"reason": "", "force_retrain": False, "dry_run": False, "skip_deploy
 
 
 def context(day: str, run_id: str, **params) -> dict:
-    ctx = task_context(run_id=run_id)
+    """A run whose data ends at ``day`` (it owns the day before)."""
+    end = date.fromisoformat(day)
+    ctx = task_context(run_id=run_id, interval=(end - timedelta(days=1), end))
     ctx["params"] = {**DEFAULTS, **params}
-    ctx["data_interval_end"] = datetime.fromisoformat(day).replace(tzinfo=UTC)
     return ctx
 
 

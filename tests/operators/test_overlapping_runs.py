@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,8 @@ MODEL = "penguin_species"
 
 
 def ingest(run_id: str, start: str, end: str) -> dict:
-    op = IngestOperator(task_id="ingest", spec_path=SEATTLE, interval_start=start, interval_end=end)
-    return op.execute(task_context(run_id=run_id))
+    op = IngestOperator(task_id="ingest", spec_path=SEATTLE)
+    return op.execute(task_context(run_id=run_id, interval=(date.fromisoformat(start), date.fromisoformat(end))))
 
 
 def test_a_nightly_run_and_a_backfill_day_keep_their_own_snapshots_and_versions(settings, penguin_source):

@@ -59,12 +59,27 @@ class Components:
     """The stack's processes, each in its own session; stopped (and reaped) by PID."""
 
     def __init__(self, logs: Path, env: dict):
-        self.logs, self.env, self.started = logs, env, {}
+        self.logs, self.env, self.started, self.argv = logs, env, {}, {}
         logs.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, argv: list[str]) -> None:
+    def start(self, name: str, argv: list[str], extra_env: dict | None = None) -> None:
+        self.argv[name] = argv
         with open(self.logs / f"{name}.log", "ab") as log:
-            self.started[name] = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.started[name] = subprocess.Popen(
+                argv, cwd=ROOT, env={**os.environ, **self.env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def restart(self, name: str, extra_env: dict | None = None) -> None:
+        """Stop one component (by its PID's session) and start it again, with ``extra_env`` over the stack's environment."""
+        process = self.started[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self.start(name, self.argv[name], extra_env)
 
     def check(self) -> None:
         for name, process in self.started.items():
@@ -94,6 +109,11 @@ class Stack:
     api: object
     logs: Path
     mailbox: object  # every alert the platform sends (the ct_alerts connection is this SMTP server)
+    components: Components | None = None
+
+    def restart_scheduler(self, **env: str) -> None:
+        """The scheduler again, with ``env`` (e.g. AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE) over the stack's environment."""
+        self.components.restart("scheduler", env)
 
     def airflow_cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         """The airflow CLI against this stack's metadata DB. SQLite lets one writer in at a time: a command
@@ -205,7 +225,7 @@ def stack(tmp_path_factory):
                 raise TimeoutError(f"DAGs not loaded in 300 s; import errors: {api.get('/importErrors')}")
             time.sleep(2)
         wait_for_http(f"http://127.0.0.1:{ports['mlflow']}/health", 300)
-        yield Stack(url, f"http://127.0.0.1:{ports['mlflow']}", f"http://127.0.0.1:{ports['serving']}", password, env, settings, api, home / "logs", mailbox)
+        yield Stack(url, f"http://127.0.0.1:{ports['mlflow']}", f"http://127.0.0.1:{ports['serving']}", password, env, settings, api, home / "logs", mailbox, components)
     finally:
         components.stop()
         mail_server.stop()

@@ -1,4 +1,4 @@
-"""Ingest the run's data interval into immutable partitions and build the training snapshot."""
+"""Ingest the days the run owns into immutable partitions and build the training snapshot."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperator
 
-from ct_airflow.common import as_day, model_spec, verdicts_are_final
+from ct_airflow.common import model_spec, owned_window, verdicts_are_final
 from ct_airflow.hooks.dvc import DvcHook
 
 
@@ -16,19 +16,20 @@ def _landing_root(spec, settings) -> Path:
 
 
 class IngestOperator(BaseOperator):
-    """Read ``[interval_start, interval_end)`` from the model's source; write partitions and the snapshot.
+    """Read the days the run owns (``owned_window``: the README's rule) from the model's source; write
+    partitions and the snapshot.
 
-    Returns (as separate XComs) the batch days, row counts and the snapshot path.
+    Returns (as separate XComs) the batch days, row counts, the snapshot path and ``run_window`` (the
+    days owned and which part of the rule gave them). A run that may not own the days it asks for (a
+    ``day`` not yet complete) fails here, first, without retry.
     """
 
-    template_fields = ("spec_path", "interval_start", "interval_end")
+    template_fields = ("spec_path",)
     ui_color = "#e8f4fd"
 
-    def __init__(self, *, spec_path: str, interval_start="{{ data_interval_start }}", interval_end="{{ data_interval_end }}", dvc_conn_id: str = DvcHook.default_conn_name, **kwargs):
+    def __init__(self, *, spec_path: str, dvc_conn_id: str = DvcHook.default_conn_name, **kwargs):
         super().__init__(multiple_outputs=True, **kwargs)
         self.spec_path = spec_path
-        self.interval_start = interval_start
-        self.interval_end = interval_end
         self.dvc_conn_id = dvc_conn_id
 
     def _reader(self, spec, settings):
@@ -46,6 +47,7 @@ class IngestOperator(BaseOperator):
         return lambda start, end: sources.read_sql(engine, source.query, source.date_column, start, end, where)
 
     def execute(self, context):
+        from ct_airflow.assets import retrain_reason
         from ct_airflow.common import run_key
         from ct_airflow.estimator_gate import refuse_untrainable_estimator
         from include.errors import SourceDataError, SourceError
@@ -58,8 +60,14 @@ class IngestOperator(BaseOperator):
         settings = Settings.from_env()
         # This run's own snapshot: a nightly run and a backfill day of one model may run at once.
         snapshot = settings.staging_dir / spec.name / f"{run_key(context)}.parquet"
-        start, end = as_day(self.interval_start), as_day(self.interval_end)
-        self.log.info("Ingesting %s for days [%s, %s) with a %s-day window", spec.name, start, end, spec.window_days)
+        window = owned_window(context)
+        start, end = window.start, window.end
+        self.log.info("This run owns %s (%s); ingesting %s with a %s-day window", window.label, window.basis, spec.name, spec.window_days)
+        owned = window.to_dict()
+        # Why an Asset event started the run, where the run's first task shows it (train also tags it on the version).
+        if reason := retrain_reason(context.get("triggering_asset_events")):
+            self.log.info("Started by an asset event: %s", reason)
+            owned["retrain_reason"] = reason
         try:
             with verdicts_are_final():
                 result = ingest_window(
@@ -84,7 +92,7 @@ class IngestOperator(BaseOperator):
             result.snapshot_rows, result.window_start, result.window_end,
             "; same window as the versioned snapshot: reused, not rebuilt" if result.reused_snapshot else "",
         )
-        return result.to_dict()
+        return {**result.to_dict(), "run_window": owned}
 
     def _undeclared(self, spec, result) -> None:
         from include.errors import SourceDataError

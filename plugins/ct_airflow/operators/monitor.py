@@ -49,7 +49,7 @@ class MonitorModelOperator(BaseOperator):
     template_fields = ("spec_path", "window_end")
     ui_color = "#fff4e0"
 
-    def __init__(self, *, spec_path: str, window_end="{{ data_interval_end or dag_run.run_after }}", mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
+    def __init__(self, *, spec_path: str, window_end="{{ dag_run.data_interval_end or dag_run.run_after }}", mlflow_conn_id: str = MlflowRegistryHook.default_conn_name, **kwargs):
         super().__init__(multiple_outputs=True, **kwargs)
         self.spec_path = spec_path
         self.window_end = window_end
