@@ -80,6 +80,7 @@ def lineage(context) -> dict:
         "data_interval_end": interval_end.isoformat() if hasattr(interval_end, "isoformat") else str(interval_end or ""),
         # The same for every try of the task: a retry finds what an earlier, killed try left behind.
         "training_key": f"{context['dag'].dag_id}/{context['run_id']}",
+        "try_number": getattr(context.get("ti"), "try_number", ""),  # which try a run came from, for the retry's log
         "audit": audit(context),
     }
     # A run the monitoring DAG asked for carries its reason onto the MLflow run and the version.
