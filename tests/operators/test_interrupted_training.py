@@ -14,7 +14,6 @@ import time
 from types import SimpleNamespace
 
 import pytest
-
 from ct_airflow.hooks.mlflow import MlflowRegistryHook
 from ct_airflow.operators.mlflow import TrainModelOperator
 
