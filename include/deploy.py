@@ -99,6 +99,43 @@ class LocalServerTarget:
         return DeployResult(model, str(version), self.endpoint(model), "deployed", previous, time.monotonic() - started)
 
 
+# What the deploy step records on a version: what happened to it last on the serving target.
+DEPLOYED, FAILED, REPLACED = "deployed", "failed", "replaced"
+FAILURE_TAGS = ("deploy_error", "deploy_failed_at")
+
+
+@dataclass(frozen=True)
+class DeployTags:
+    """Tags to set on a version and tags to remove from it (all empty: the tags already say it)."""
+
+    set: dict
+    remove: tuple = ()
+
+
+def failed_tags(error: Exception, at: str) -> DeployTags:
+    return DeployTags({"deploy_status": FAILED, "deploy_error": str(error)[:5000], "deploy_failed_at": at})
+
+
+def deployed_tags(result: DeployResult, tags: dict, at: str) -> DeployTags:
+    """The version serves: say so, unless its tags already do.
+
+    A try can fail after the server swapped (the answer was lost); the retry then finds the version
+    already serving. Its tags must move from ``failed`` to ``deployed`` all the same, and the failure
+    they held stays readable as the earlier failure, no longer as the version's state.
+    """
+    if result.action != "deployed" and tags.get("deploy_status") == DEPLOYED and tags.get("deployed_to") == result.endpoint:
+        return DeployTags({})  # a re-run that found it serving: deployed_at keeps the time it was deployed
+    new = {"deploy_status": DEPLOYED, "deployed_at": at, "deployed_to": result.endpoint}
+    if tags.get("deploy_status") == FAILED:
+        new["deploy_earlier_failure"] = f"{tags.get('deploy_failed_at', '?')}: {tags.get('deploy_error', '?')}"[:5000]
+    return DeployTags(new, tuple(key for key in FAILURE_TAGS if key in tags))
+
+
+def replaced_tags(result: DeployResult, at: str) -> DeployTags:
+    """The version served before ``result`` no longer serves."""
+    return DeployTags({"deploy_status": REPLACED, "replaced_at": at, "replaced_by": result.version})
+
+
 def smoke_request(input_example: dict | str) -> dict:
     """MLflow stores the input example as ``{"columns": [...], "data": [...]}``: wrap it for /invocations."""
     if isinstance(input_example, str):

@@ -61,8 +61,21 @@ def threshold_failures(spec: ModelSpec, scores: dict[str, float], thresholds: di
     return failures
 
 
+# A gain this close to the margin (relative to the metric) is float noise between two fits, not a better model.
+GAIN_TOLERANCE = 1e-9
+
+
+def beats_by_more_than(gain: float, margin: float, scale: float) -> bool:
+    """``gain > margin``, where a gain within ``GAIN_TOLERANCE`` of the margin counts as equal to it."""
+    return gain - margin > GAIN_TOLERANCE * max(1.0, abs(scale))
+
+
 def decide(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, float] | None) -> Decision:
-    """Promote only if the thresholds pass and the challenger beats the champion by the margin."""
+    """Promote only if the thresholds pass and the challenger beats the champion by MORE than the margin.
+
+    An equal score never promotes, even with margin 0: two fits on unchanged data would otherwise
+    replace each other night after night (churn) without anything getting better.
+    """
     failures = threshold_failures(spec, challenger)
     if failures:
         return Decision(False, "fails the absolute thresholds: " + "; ".join(failures))
@@ -75,10 +88,34 @@ def decide(spec: ModelSpec, challenger: dict[str, float], champion: dict[str, fl
         return Decision(True, f"first model: passes the thresholds ({metric} {new:.4f})")
     old = champion[metric]
     gain = (new - old) if METRICS[metric]["higher_is_better"] else (old - new)
-    comparison = f"{metric} {new:.4f} vs champion {old:.4f} on the same holdout (gain {gain:+.4f}, margin {margin})"
-    if np.isnan(old) or gain >= margin:
+    comparison = f"{metric} {new:.4f} vs champion {old:.4f} on the same holdout (gain {_signed(gain)}, must be more than the margin {margin})"
+    if np.isnan(old) or beats_by_more_than(gain, margin, old):
         return Decision(True, "beats the champion: " + comparison)
     return Decision(False, "does not beat the champion: " + comparison)
+
+
+def _signed(gain: float) -> str:
+    """+0.0500; a gain too small for four decimals is written out (+3.00e-05), never as +0.0000."""
+    return f"{gain:+.4f}" if gain == 0 or abs(gain) >= 5e-5 or np.isnan(gain) else f"{gain:+.2e}"
+
+
+def refit_of_champion(challenger_tags: dict, champion_tags: dict, champion_version: str) -> str:
+    """Why the challenger is the champion trained again ('' if it is not).
+
+    The same fingerprint means the same data (DVC md5), the same training configuration, the same
+    training code and the same library versions: the platform's own definition of "the same model"
+    (its skip rule). Such a challenger differs from the champion only by the chance of the fit; a
+    metric gain is noise, and promoting it would churn the champion. A changed code or library is a
+    different model and is judged on its metric like any other.
+    """
+    mine, theirs = challenger_tags.get("fingerprint"), champion_tags.get("fingerprint")
+    if not mine or mine != theirs:
+        return ""
+    return (
+        f"a refit of champion version {champion_version}: the same data (md5 {challenger_tags.get('data_md5', '?')}), training configuration, "
+        f"code and libraries (fingerprint {mine[:12]}); it can only differ by chance, so it never replaces the champion "
+        "(new data, or a change to the configuration, code or libraries, makes a challenger that can)"
+    )
 
 
 def slice_failures(spec: ModelSpec, holdout_x, y_true, y_pred) -> tuple[list[str], list[dict]]:
@@ -145,8 +182,12 @@ def evaluate_challenger(spec: ModelSpec, snapshot, registry, challenger_version:
         except Exception as exc:  # noqa: BLE001 - a champion that cannot score must not block a good challenger
             champion_problem = f"champion version {champion.version} could not be scored on this holdout: {type(exc).__name__}: {str(exc)[:300]}"
     decision = decide(spec, challenger_scores, champion_scores)
+    refit = refit_of_champion(challenger.tags, champion.tags, champion.version) if champion is not None and champion.version != challenger.version else ""
     if challenger_problem:
         decision = Decision(False, challenger_problem)
+    elif refit and decision.promote and champion_problem is None:
+        # (A champion that cannot be scored any more may be replaced by its working refit: a repair, not churn.)
+        decision = Decision(False, f"{refit}; {decision.reason}")
     elif failed_slices and decision.promote:
         decision = Decision(False, "fails the thresholds on a slice of the holdout: " + "; ".join(failed_slices))
     if champion_problem:

@@ -71,7 +71,7 @@ Not meant for inputs outside the ranges its validation suite accepts.
 |---|---|---|---|
 {metrics}
 
-Promotion needs `{report['primary_metric']}` to beat the champion by ≥ {report['promotion_margin']}.
+Promotion needs `{report['primary_metric']}` to beat the champion by more than {report['promotion_margin']}.
 
 ## Validation
 Great Expectations suite generated from the model YAML passed on this snapshot. Report: `{tags.get('validation_report') or 'not recorded'}`.

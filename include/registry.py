@@ -136,6 +136,10 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(name, str(version), key, str(value))
 
+    def untag_version(self, name: str, version: str, keys) -> None:
+        for key in keys:
+            self.client.delete_model_version_tag(name, str(version), key)
+
     def load(self, ref: ModelRef):
         """Load a version as a pyfunc model; raises if its artifacts are gone or unreadable."""
         self.activate()

@@ -129,7 +129,7 @@ class Evaluation(_Strict):
     metrics: list[str] = Field(min_length=1)
     primary_metric: str
     thresholds: dict[str, Bound] = {}
-    promotion_margin: float = Field(0.0, ge=0, description="how much the challenger must beat the champion by")
+    promotion_margin: float = Field(0.0, ge=0, description="the challenger must beat the champion by more than this on the primary metric")
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     slices: Slices | None = None
 

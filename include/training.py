@@ -18,7 +18,7 @@ from include.evaluation import compute_metrics
 from include.preprocessing import build_pipeline, features_and_target, split_holdout
 from include.registry import CHALLENGER, Registry, quiet_skops
 from include.spec import ModelSpec
-from include.training_recovery import COMPLETE_TAG, TRAINING_KEY, resume_or_clean
+from include.training_recovery import COMPLETE_TAG, TRAINING_KEY, resume_or_clean, start_tags
 
 # Trusted when loading skops files: only types from these packages (never arbitrary code).
 TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
@@ -98,15 +98,17 @@ def train_and_register(
         version_tags[TRAINING_KEY] = key
     registry.ensure_registered_model(spec.name, spec.description, {"owner": spec.owner.team, "task": spec.task})
     experiment_id = registry.experiment_id(spec.name)
-    done = resume_or_clean(registry, spec.name, experiment_id, key) if key else None
+    done = resume_or_clean(registry, spec.name, experiment_id, key).reused if key else None
     if done is not None:
         # An earlier try of this Airflow run completed the version and died before returning.
         registry.set_alias(spec.name, CHALLENGER, done["version"])
         metrics = registry.client.get_run(done["run_id"]).data.metrics
         holdout = {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}
         return TrainingResult(done["version"], done["run_id"], len(train), len(x_holdout), holdout)
-    # The fit happens inside the run: a try killed mid-fit leaves a RUNNING run the next try closes.
-    with mlflow.start_run(experiment_id=experiment_id, run_name=lineage.get("run_id") or "manual") as run:
+    # The fit happens inside the run: a try killed mid-fit leaves a RUNNING run the next try finds by
+    # its key (tagged at the start, not after the fit) and closes, citing the kernel's OOM count.
+    tags = start_tags(key, lineage.get("try_number")) if key else None
+    with mlflow.start_run(experiment_id=experiment_id, run_name=lineage.get("run_id") or "manual", tags=tags) as run:
         model = build_pipeline(spec)
         model.fit(x_train, y_train)
         train_metrics = compute_metrics(spec.evaluation.metrics, y_train, model.predict(x_train))

@@ -200,7 +200,7 @@ def create_app(store: ModelStore, config: ServingConfig | None = None, telemetry
             return JSONResponse({"error": f"cannot load {name} version {request.version}: {type(exc).__name__}: {exc}"}, status_code=422)
         telemetry.served(served.name, served.version, served.run_id)
         if watcher is not None:
-            watcher.publish()
+            await asyncio.to_thread(watcher.publish)  # may wait for the watcher's own publish: not on the event loop
             try:
                 workers = await wait_until_served(watcher.status.folder, name, served.version, config.worker_sync_timeout_s)
             except WorkersLag as lag:

@@ -10,6 +10,11 @@ sees some connections answered by the old version and others by the new one.
 
 A worker that died is skipped (its pid is gone, or a zombie); one that cannot load the
 version says why in its status, and the admin call fails at once with that reason.
+
+Two threads of one worker publish its status: the deploy request and the watcher. Each write goes
+to a temporary file of its own, then replaces the status file, so a reader sees a whole old or a
+whole new status, never a part; and what is written is taken under one lock, so the last status
+written is never older than the last swap (a slow writer cannot put back what it read before it).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import asyncio
 import json
 import logging
 import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -61,10 +68,18 @@ class WorkerStatus:
         self.path = self.folder / f"{self.pid}.json"
 
     def publish(self, models: dict[str, str], failed: dict[str, dict]) -> None:
+        """Replace the status file at once; safe from several threads (each writes its own temporary file)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": self.pid, "models": models, "failed": failed, "updated_at": time.time()}))
-        os.replace(tmp, self.path)
+        payload = json.dumps({"pid": self.pid, "models": models, "failed": failed, "updated_at": time.time()})
+        # Not "<pid>.tmp": two writers sharing one name replace each other's file and one replace finds it gone.
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.pid}.", suffix=".tmp")  # readers glob *.json only
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(payload)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def withdraw(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -118,9 +133,12 @@ class DeployedFileWatcher:
         self.failed: dict[str, dict] = {}  # name -> {"version", "error"}: not retried until the file changes
         self._seen = None
         self._synced_at = 0.0
+        self._publishing = threading.Lock()
 
     def publish(self) -> None:
-        self.status.publish({n: s.version for n, s in self.store.all().items()}, self.failed)
+        """Report what this worker serves now; the deploy request and the watcher's thread both call it."""
+        with self._publishing:  # read and write as one step: an older reading is never written after a newer one
+            self.status.publish({n: s.version for n, s in self.store.all().items()}, self.failed)
 
     def sync(self) -> None:
         """Load and swap every version that differs from the file (runs in a thread)."""

@@ -93,6 +93,7 @@ def lineage(context) -> dict:
         "data_interval_end": datetime.combine(window_end, datetime.min.time(), tzinfo=UTC).isoformat(),
         # The same for every try of the task: a retry finds what an earlier, killed try left behind.
         "training_key": f"{context['dag'].dag_id}/{context['run_id']}",
+        "try_number": getattr(context.get("ti"), "try_number", ""),  # which try a run came from, for the retry's log
         "audit": audit(context),
     }
     # A run the monitoring DAG asked for carries its reason onto the MLflow run and the version.

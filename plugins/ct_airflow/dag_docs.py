@@ -36,7 +36,7 @@ def dag_doc(spec: ModelSpec, path: Path) -> str:
 | task | {spec.task}: `{spec.target}` from {', '.join(f'`{f}`' for f in spec.features.all)} |
 | estimator | `{spec.estimator.class_}` {spec.estimator.params} |
 | source | {source}, {spec.window_days}-day window |
-| thresholds | {thresholds_text(spec)}; promote when `{spec.evaluation.primary_metric}` beats the champion by ≥ {spec.evaluation.promotion_margin} |
+| thresholds | {thresholds_text(spec)}; promote when `{spec.evaluation.primary_metric}` beats the champion by more than {spec.evaluation.promotion_margin} |
 | served at | `{served_at(spec)}` ({spec.deploy.target}) |
 | alerts | connection `{spec.alerts.conn_id}`; deadline {spec.alerts.deadline_minutes} min after queueing |
 | spec | `{path.relative_to(root) if path.is_relative_to(root) else path}` |

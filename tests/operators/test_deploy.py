@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 
 import pytest
 import requests
@@ -71,7 +72,7 @@ def test_deploy_operator_serves_the_champion(settings, three_versions, tmp_path,
         out = DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())
         assert (out["version"], out["action"]) == ("1", "deployed")
         assert requests.get(f"{url}/models/{MODEL}", timeout=10).json()["version"] == "1"
-        assert three_versions.version(MODEL, "1").tags["deploy_status"] == "serving"
+        assert three_versions.version(MODEL, "1").tags["deploy_status"] == "deployed"
 
         # A champion that cannot be served: the task fails, version 1 keeps serving, the failure is on record.
         three_versions.set_alias(MODEL, CHAMPION, "3")
@@ -88,3 +89,59 @@ def test_admin_actions_require_the_token_when_one_is_set(settings, three_version
         anonymous = requests.post(f"{url}/admin/models/{MODEL}/deploy", json={"version": "1"}, timeout=30)
         assert anonymous.status_code == 401
         assert LocalServerTarget(url, "s3cret").deploy(MODEL, "1", smoke_request(serving_example(three_versions, three_versions.version(MODEL, "1")))).action == "deployed"
+
+
+class ImpatientDeploy(DeployModelOperator):
+    """A deploy whose answer does not come in time (1 ms): the server loads and swaps all the same."""
+
+    def target_for(self, spec, registry):
+        target = super().target_for(spec, registry)
+        target.timeout_s = (10, 0.001)  # (connect, read): the request reaches the server, its answer is lost
+        return target
+
+
+def served_version(url: str, model: str, wanted: str, timeout_s: float = 60) -> str | None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = requests.get(f"{url}/models/{model}", timeout=10)
+        found = answer.json()["version"] if answer.status_code == 200 else None
+        if found == wanted or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def test_a_retry_that_finds_the_version_serving_tags_it_deployed(settings, three_versions, tmp_path, monkeypatch):
+    """The issue's first deploy: the try failed after the server swapped, and the retry found the
+    version already serving; the version kept ``deploy_status=failed`` although it was served."""
+    registry = three_versions
+    three_versions.set_alias(MODEL, CHAMPION, "1")
+    # One worker: with several, the one whose deploy answer was lost serves before the others have
+    # loaded the version, and a check on another worker would see 404 (a retry comes minutes later).
+    server = model_server({"CT_HOME": str(settings.home), "CT_SERVING_ADMIN_TOKEN": ADMIN_TOKEN}, tmp_path / "server.log", ("--workers", "1"))
+    with server as url:
+        monkeypatch.setenv("CT_SERVING_URL", url)
+        monkeypatch.setenv("CT_SERVING_ADMIN_TOKEN", ADMIN_TOKEN)
+        with pytest.raises(DeployError, match="nothing to roll back to"):
+            ImpatientDeploy(task_id="deploy", spec_path=PENGUINS).execute(task_context())
+        failed = registry.version(MODEL, "1").tags
+        assert (failed.get("deploy_status"), "timed out" in failed.get("deploy_error", "").lower()) == ("failed", True), failed.get("deploy_error")
+        assert served_version(url, MODEL, "1") == "1"  # the server swapped all the same
+
+        out = DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())  # the retry
+        assert out["action"] == "already serving"
+        tags = registry.version(MODEL, "1").tags
+        assert tags["deploy_status"] == "deployed" and tags["deployed_to"] == out["endpoint"], tags
+        assert "deploy_error" not in tags and "deploy_failed_at" not in tags, tags
+        assert tags["deploy_earlier_failure"].startswith(failed["deploy_failed_at"] + ": "), tags
+        deployed_at = tags["deployed_at"]
+
+        # A later run finds it serving: nothing to record, the time it was deployed stays.
+        assert DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())["action"] == "already serving"
+        assert registry.version(MODEL, "1").tags["deployed_at"] == deployed_at
+
+        # A newer champion replaces it: each version says what happened to it last.
+        three_versions.set_alias(MODEL, CHAMPION, "2")
+        assert DeployModelOperator(task_id="deploy", spec_path=PENGUINS).execute(task_context())["action"] == "deployed"
+        assert registry.version(MODEL, "2").tags["deploy_status"] == "deployed"
+        replaced = registry.version(MODEL, "1").tags
+        assert (replaced["deploy_status"], replaced["replaced_by"]) == ("replaced", "2"), replaced

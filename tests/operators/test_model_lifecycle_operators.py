@@ -61,16 +61,15 @@ def test_train_evaluate_promote_then_skip_then_forced_retrain(penguin_snapshot):
     branch, xcom = fingerprint(version.md5)
     assert branch == "deploy" and "identical to version 1" in xcom["skip_reason"]
 
-    # force_retrain overrides; the retrained model ties the champion and (margin 0) replaces it.
+    # force_retrain trains again; the refit ties the champion and, even with margin 0, does not replace it.
     branch, xcom = fingerprint(version.md5, force=True)
     assert branch == "train"
     second = train(version, xcom["fingerprint"])
     decision = evaluate(version, second["version"])
-    assert "champion" in decision["reason"]
-    promote(decision, run_id="second_run")
-    assert registry.by_alias(MODEL, CHAMPION).version == "2"
-    assert registry.by_alias(MODEL, PREVIOUS).version == "1"
-    assert registry.version(MODEL, "2").tags["replaced_version"] == "1"
+    assert decision["promote"] is False and "does not beat the champion" in decision["reason"] and "gain +0.0000" in decision["reason"]
+    with pytest.raises(AirflowSkipException, match="Not promoting"):
+        promote(decision, run_id="second_run")
+    assert registry.by_alias(MODEL, CHAMPION).version == "1" and registry.by_alias(MODEL, PREVIOUS) is None
 
 
 def test_a_registered_version_whose_artifacts_are_gone_does_not_count_for_the_skip(penguin_snapshot, settings):

@@ -92,8 +92,10 @@ def test_reason_dry_run_overrides_and_the_backfill_guard(penguin_snapshot, setti
         FingerprintBranchOperator(task_id="fingerprint", spec_path=PENGUINS, data_md5=version.md5, train_task_id="train", skip_to_task_id="deploy",
                                   force_retrain=False).choose_branch(context("2026-12-02", "manual_4", overrides={"max_depth": 3}))
 
-    # 3. A backfilled older day (forced, so it trains) never replaces the newer champion ...
-    trained, decision, promoted = run_model_tasks(version, context("2026-11-20", "backfill_1", force_retrain=True))
+    # 3. A backfilled older day (forced, so it trains) never replaces the newer champion ... (with another
+    # configuration, which scores better on this snapshot: a refit of the champion would not be promoted at all)
+    better = {"n_estimators": 20}
+    trained, decision, promoted = run_model_tasks(version, context("2026-11-20", "backfill_1", force_retrain=True, overrides=better))
     assert decision["promote"] is True  # it would have been good enough
     assert "older than champion version 1" in promoted["skipped"]
     assert registry.by_alias(MODEL, CHAMPION).version == "1"
@@ -101,6 +103,6 @@ def test_reason_dry_run_overrides_and_the_backfill_guard(penguin_snapshot, setti
     assert "Not promoted" in (card_dir(settings.reports_dir, MODEL, trained["version"]) / "model_card.md").read_text()
 
     # ... unless the run says so explicitly.
-    trained, decision, promoted = run_model_tasks(version, context("2026-11-20", "backfill_2", force_retrain=True, allow_older_champion=True))
+    trained, decision, promoted = run_model_tasks(version, context("2026-11-20", "backfill_2", force_retrain=True, allow_older_champion=True, overrides=better))
     assert promoted["champion"] == trained["version"]
     assert registry.version(MODEL, trained["version"]).tags["promotion_allowed_older"] == "true"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from include.evaluation import Decision, compute_metrics, decide, threshold_failures
+from include.evaluation import Decision, compute_metrics, decide, refit_of_champion, threshold_failures
 from include.spec import Bound, ModelSpec, load_spec
 
 
@@ -139,22 +139,31 @@ def test_higher_is_better_rejects_a_lower_f1(penguins):
 
 
 @pytest.mark.parametrize("spec_name, scores", [("seattle", _reg(3.0)), ("penguins", _cls(0.9))])
-def test_a_tie_is_promoted_with_a_zero_margin(request, spec_name, scores):
+def test_a_tie_is_not_promoted_even_with_a_zero_margin(request, spec_name, scores):
+    # The churn: two forced retrains on unchanged data, "gain +0.0000", promoted one after the other.
     spec = request.getfixturevalue(spec_name)
     assert spec.evaluation.promotion_margin == 0.0
-    assert decide(spec, scores, dict(scores)).promote
+    decision = decide(spec, scores, dict(scores))
+    assert not decision.promote
+    assert decision.reason.startswith("does not beat the champion") and "gain +0.0000, must be more than the margin 0.0" in decision.reason
 
 
-@pytest.mark.parametrize("challenger, promote", [(2.7, True), (2.9, False), (3.0, False), (3.1, False)])
-def test_lower_is_better_must_beat_the_champion_by_the_margin(seattle, challenger, promote):
+def test_float_noise_between_two_fits_is_a_tie_and_a_small_real_gain_is_written_out(seattle):
+    assert not decide(seattle, _reg(3.0 - 1e-13), _reg(3.0)).promote  # a last-bit difference is not a better model
+    decision = decide(seattle, _reg(3.0 - 3e-5), _reg(3.0))
+    assert decision.promote and "gain +3.00e-05" in decision.reason, decision.reason
+
+
+@pytest.mark.parametrize("challenger, promote", [(2.7, True), (2.8, False), (2.9, False), (3.0, False), (3.1, False)])
+def test_lower_is_better_must_beat_the_champion_by_more_than_the_margin(seattle, challenger, promote):
     spec = _with(seattle, promotion_margin=0.2)
     decision = decide(spec, _reg(challenger), _reg(3.0))
     assert decision.promote is promote
     assert "margin 0.2" in decision.reason
 
 
-@pytest.mark.parametrize("challenger, promote", [(0.96, True), (0.92, False), (0.90, False), (0.88, False)])
-def test_higher_is_better_must_beat_the_champion_by_the_margin(penguins, challenger, promote):
+@pytest.mark.parametrize("challenger, promote", [(0.96, True), (0.95, False), (0.92, False), (0.90, False), (0.88, False)])
+def test_higher_is_better_must_beat_the_champion_by_more_than_the_margin(penguins, challenger, promote):
     spec = _with(penguins, promotion_margin=0.05)
     assert decide(spec, _cls(challenger), _cls(0.90)).promote is promote
 
@@ -182,6 +191,14 @@ def test_a_nan_champion_loses_to_any_valid_challenger(seattle):
 def test_only_the_primary_metric_decides_between_challenger_and_champion(seattle):
     # Worse on mae and r2, better on rmse (the primary metric): promoted.
     assert decide(seattle, _reg(3.0, mae=3.0, r2=0.1), _reg(3.1, mae=1.0, r2=0.9)).promote
+
+
+def test_a_refit_of_the_champion_is_named_and_anything_else_is_not():
+    champion = {"fingerprint": "f" * 64, "data_md5": "abc"}
+    why = refit_of_champion(dict(champion), champion, "4")
+    assert why.startswith("a refit of champion version 4: the same data (md5 abc)") and "fingerprint ffffffffffff" in why, why
+    assert refit_of_champion({"fingerprint": "e" * 64, "data_md5": "abc"}, champion, "4") == ""  # code, libraries or config changed
+    assert refit_of_champion({}, {}, "4") == ""  # versions from before fingerprints: nothing to compare
 
 
 def test_decision_to_dict():

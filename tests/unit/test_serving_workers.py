@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -76,3 +77,42 @@ def test_a_load_overtaken_by_a_rollback_is_not_swapped_in(tmp_path):
     slow = ModelStore(lambda n, v: (state.write_text(json.dumps({"a": "1"})), ServedModel(n, v, None, object()))[1], state)
     state.write_text(json.dumps({"a": "2"}))
     assert slow.adopt("a", "2") is None and slow.get("a") is None
+
+
+def test_deploys_answer_200_while_the_watcher_publishes(tmp_path):
+    """The issue's 500 in ~1 of 25 deploys: the deploy request and the watcher's thread both wrote
+    ``<pid>.tmp``, and one ``os.replace`` found it gone. Here the watcher's sync runs without pause
+    in its own thread (as ``asyncio.to_thread`` runs it) while the app takes deploy after deploy."""
+    from fastapi.testclient import TestClient
+
+    from include.serving.app import create_app
+    from include.serving.config import ServingConfig
+
+    store = ModelStore(loader, tmp_path / "deployed.json")
+    watcher = DeployedFileWatcher(store, WorkerStatus(tmp_path / "status"))
+    app = create_app(store, ServingConfig(admin_token="admin", worker_sync_timeout_s=5), watcher=watcher)
+    stop, watcher_errors = threading.Event(), []
+
+    def watcher_syncing():
+        while not stop.is_set():
+            try:
+                watcher.sync()
+            except Exception as exc:  # noqa: BLE001 - the watcher's own writes must not fail either; collected, then asserted
+                watcher_errors.append(repr(exc))
+
+    answers = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        syncing = threading.Thread(target=watcher_syncing)
+        syncing.start()
+        try:
+            for deploy in range(300):
+                answer = client.post("/admin/models/m/deploy", json={"version": str(deploy % 3 + 1)}, headers={"Authorization": "Bearer admin"})
+                answers.append((answer.status_code, answer.text[:200]))
+        finally:
+            stop.set()
+            syncing.join()
+        last_word = json.loads(watcher.status.path.read_text())["models"]  # withdrawn when the app stops
+    failed = [a for a in answers if a[0] != 200]
+    assert not failed, f"{len(failed)} of {len(answers)} deploys failed, first: {failed[0]}"
+    assert not watcher_errors, f"the watcher failed {len(watcher_errors)} times, first: {watcher_errors[0]}"
+    assert last_word == {"m": str(299 % 3 + 1)}, "the status must end on the last deploy, not on an older reading"

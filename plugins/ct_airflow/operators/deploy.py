@@ -49,7 +49,7 @@ class DeployModelOperator(BaseOperator):
     def execute(self, context):
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.deploy import smoke_request
+        from include.deploy import deployed_tags, failed_tags, replaced_tags, smoke_request
         from include.registry import CHAMPION, serving_example
 
         spec = model_spec(self.spec_path)
@@ -74,9 +74,20 @@ class DeployModelOperator(BaseOperator):
         except DeployError as exc:
             # The champion alias stays (the failure may be transient; the task retries), but the
             # version records that it is not serving, and make status shows champion != served.
-            registry.tag_version(spec.name, champion.version, {"deploy_status": "failed", "deploy_error": str(exc)[:5000], "deploy_failed_at": now})
+            self._record(registry, spec.name, champion.version, failed_tags(exc, now))
             raise
-        if result.action == "deployed":
-            registry.tag_version(spec.name, champion.version, {"deploy_status": "serving", "deployed_at": now, "deployed_to": result.endpoint})
+        self._record(registry, spec.name, champion.version, deployed_tags(result, champion.tags, now))
+        if result.action == "deployed" and result.previous_version not in (None, result.version):
+            try:
+                self._record(registry, spec.name, result.previous_version, replaced_tags(result, now))
+            except Exception:  # the new version serves; a stale tag on the old one must not fail the deploy
+                self.log.warning("Could not tag %s version %s as replaced", spec.name, result.previous_version, exc_info=True)
         self.log.info("%s version %s: %s at %s in %.2f s (before: %s)", spec.name, result.version, result.action, result.endpoint, result.seconds, result.previous_version)
         return result.to_dict()
+
+    def _record(self, registry, model: str, version: str, tags) -> None:
+        if tags.set:
+            registry.tag_version(model, version, tags.set)
+            self.log.info("%s version %s: deploy tags %s", model, version, {k: v for k, v in tags.set.items() if k != "deploy_error"})
+        if tags.remove:
+            registry.untag_version(model, version, tags.remove)
