@@ -105,8 +105,9 @@ def train_and_register(
         metrics = registry.client.get_run(done["run_id"]).data.metrics
         holdout = {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}
         return TrainingResult(done["version"], done["run_id"], len(train), len(x_holdout), holdout)
-    # The fit happens inside the run: a try killed mid-fit leaves a RUNNING run the next try closes.
-    with mlflow.start_run(experiment_id=experiment_id, run_name=lineage.get("run_id") or "manual") as run:
+    # The fit happens inside the run: a try killed mid-fit leaves a RUNNING run the next try closes. The next try
+    # finds it by its training_key, so the key is on the run from its start, not only after the fit.
+    with mlflow.start_run(experiment_id=experiment_id, run_name=lineage.get("run_id") or "manual", tags={TRAINING_KEY: key} if key else None) as run:
         model = build_pipeline(spec)
         model.fit(x_train, y_train)
         train_metrics = compute_metrics(spec.evaluation.metrics, y_train, model.predict(x_train))
