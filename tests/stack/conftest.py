@@ -24,6 +24,9 @@ from tests.fixtures import DEMO_END
 from tests.support.processes import ROOT, free_port, wait_for_http
 
 MODELS = ["penguin_species", "seattle_temp_max"]
+# Copies of penguin_species owned by one test module each, so that its champion, fingerprints and runs are its own
+# whatever ran before it: the monitoring loop (test_monitoring_loop.py) and the killed train task (test_killed_task.py).
+PRIVATE_MODELS = {"loop_penguins": "penguin_species", "killed_penguins": "penguin_species"}
 
 
 class Api:
@@ -154,6 +157,20 @@ def _embedded(ports: dict[str, int]):
     return module
 
 
+def models_dir(folder: Path) -> Path:
+    """The project's model YAMLs, plus PRIVATE_MODELS (each a copy of the model it names)."""
+    import shutil
+
+    from include.settings import MODELS_DIR
+
+    folder.mkdir(parents=True)
+    for path in MODELS_DIR.glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    for name, original in PRIVATE_MODELS.items():
+        shutil.copy(MODELS_DIR / f"{original}.yaml", folder / f"{name}.yaml")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     from include.demo_data import seed_demo_sources
@@ -165,6 +182,9 @@ def stack(tmp_path_factory):
     settings = Settings.from_env({"CT_HOME": str(home)})
     env = {
         **embedded.environment(settings),
+        "CT_MODELS_DIR": str(models_dir(home.parent / "models")),
+        # A killed task's retry starts after seconds, not the DAGs' default 30 s (test_killed_task.py).
+        "CT_TASK_RETRY_DELAY_S": "3",
         "CT_MLFLOW_UI_URL": f"http://127.0.0.1:{ports['mlflow']}",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -195,7 +215,7 @@ def stack(tmp_path_factory):
         wait_for_http(f"http://127.0.0.1:{ports['serving']}/health", 120)
         api = Api(url, password)
         deadline = time.monotonic() + 300
-        while not all(d in {x["dag_id"] for x in api.get("/dags", limit=100)["dags"]} for d in MODELS):
+        while not all(d in {x["dag_id"] for x in api.get("/dags", limit=100)["dags"]} for d in [*MODELS, *PRIVATE_MODELS]):
             components.check()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"DAGs not loaded in 300 s; import errors: {api.get('/importErrors')}")
