@@ -41,6 +41,8 @@ def dag_doc(spec: ModelSpec, path: Path) -> str:
 | alerts | connection `{spec.alerts.conn_id}`; deadline {spec.alerts.deadline_minutes} min after queueing |
 | spec | `{path.relative_to(root) if path.is_relative_to(root) else path}` |
 
+A run owns whole UTC days: a scheduled or backfill run its data interval, any other run the latest complete day,
+unless the trigger form names a past **day** (README, "Which data a run owns").
 Training is skipped when the data, training config, code and libraries are unchanged
 (trigger with **force_retrain** to train anyway). The trigger form also offers **dry_run**
 (train and evaluate, promote and deploy nothing), **skip_deploy**, a **reason** recorded in the
@@ -53,8 +55,8 @@ def task_docs(spec: ModelSpec) -> dict[str, str]:
     """Each task's doc, with this model's own numbers in it."""
     columns = ", ".join(f"`{c}`" for c in spec.expectations.columns)
     return {
-        "ingest": f"Reads the data interval from the source (`{spec.source.kind}`) into immutable daily partitions and builds the "
-        f"{spec.window_days}-day snapshot.",
+        "ingest": f"Reads the days the run owns (XCom `run_window`: which days, and why) from the source (`{spec.source.kind}`) into "
+        f"immutable daily partitions and builds the {spec.window_days}-day snapshot. A **day** not yet complete fails here, at once.",
         "version_snapshot": "`dvc add` + `dvc push` of the snapshot; its md5 identifies the training data everywhere.",
         "validate": f"Great Expectations suite from the model spec: columns {columns}; at least {spec.expectations.min_rows} rows in the window, "
         f"{spec.expectations.batch_min_rows} per batch. On failure the batch is quarantined and nothing downstream runs.",
