@@ -51,6 +51,13 @@ def open_training_run(client, key: str):
     return runs[0] if runs else None
 
 
+@pytest.fixture(autouse=True)
+def _paused_afterwards(stack):
+    """Left paused: with the job schedule on (test_run_starts.py turns it on), an unpaused copy would start nightly runs."""
+    yield
+    set_paused(stack, MODEL, True)
+
+
 def test_a_killed_train_task_is_retried_and_registers_exactly_one_complete_version(stack):
     set_paused(stack, MODEL, False)
     run_id = "killed_train"

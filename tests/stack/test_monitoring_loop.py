@@ -93,6 +93,14 @@ def remove_nightly_run(stack, known: set[str], wait_s: float = 20) -> None:
         time.sleep(1)
 
 
+@pytest.fixture(autouse=True)
+def _paused_afterwards(stack):
+    """Left paused: with the job schedule on (test_run_starts.py turns it on), an unpaused copy would start nightly runs."""
+    yield
+    for dag_id in (MODEL, MONITORING):
+        set_paused(stack, dag_id, True)
+
+
 def test_shifted_traffic_makes_the_scheduler_retrain_the_model_with_the_drift_reason_on_the_version(stack):
     started = time.monotonic()
     spec = load_spec(Path(stack.env["CT_MODELS_DIR"]) / f"{MODEL}.yaml")
