@@ -26,6 +26,9 @@ from tests.support.processes import ROOT, free_port, wait_for_http
 MODELS = ["penguin_species", "seattle_temp_max"]
 # A third model for the deadline alert: penguin_species with a one-minute deadline (tests/stack/test_deadline.py).
 LATE_MODEL = "late_penguins"
+# Copies of penguin_species owned by one test module each, so that its champion, fingerprints and runs are its own
+# whatever ran before it: the monitoring loop (test_monitoring_loop.py) and the killed train task (test_killed_task.py).
+PRIVATE_MODELS = {"loop_penguins": "penguin_species", "killed_penguins": "penguin_species"}
 
 
 class Api:
@@ -158,7 +161,8 @@ def _embedded(ports: dict[str, int]):
 
 
 def models_dir(folder: Path) -> Path:
-    """The project's model YAMLs, plus LATE_MODEL: penguin_species with a one-minute run deadline."""
+    """The project's model YAMLs, plus PRIVATE_MODELS (each a copy of the model it names) and LATE_MODEL:
+    penguin_species with a one-minute run deadline."""
     import shutil
 
     from include.settings import MODELS_DIR
@@ -166,6 +170,8 @@ def models_dir(folder: Path) -> Path:
     folder.mkdir(parents=True)
     for path in MODELS_DIR.glob("*.yaml"):
         shutil.copy(path, folder / path.name)
+    for name, original in PRIVATE_MODELS.items():
+        shutil.copy(MODELS_DIR / f"{original}.yaml", folder / f"{name}.yaml")
     late = (MODELS_DIR / "penguin_species.yaml").read_text() + "\nalerts:\n  deadline_minutes: 1\n"
     (folder / f"{LATE_MODEL}.yaml").write_text(late)
     return folder
@@ -189,6 +195,8 @@ def stack(tmp_path_factory):
         # Alerts go to the owner by mail through a real SMTP server the tests read (no TLS on loopback).
         "AIRFLOW_CONN_CT_ALERTS": json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": mail_server.port,
                                               "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@localhost", "retry_limit": 0}}),
+        # A killed task's retry starts after seconds, not the DAGs' default 30 s (test_killed_task.py).
+        "CT_TASK_RETRY_DELAY_S": "3",
         "CT_MLFLOW_UI_URL": f"http://127.0.0.1:{ports['mlflow']}",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -219,7 +227,7 @@ def stack(tmp_path_factory):
         wait_for_http(f"http://127.0.0.1:{ports['serving']}/health", 120)
         api = Api(url, password)
         deadline = time.monotonic() + 300
-        while not all(d in {x["dag_id"] for x in api.get("/dags", limit=100)["dags"]} for d in [*MODELS, LATE_MODEL]):
+        while not all(d in {x["dag_id"] for x in api.get("/dags", limit=100)["dags"]} for d in [*MODELS, *PRIVATE_MODELS, LATE_MODEL]):
             components.check()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"DAGs not loaded in 300 s; import errors: {api.get('/importErrors')}")
