@@ -39,12 +39,13 @@ clean: stop
 check: install
 	$(PY) -m include.check $(MODELS)
 
-# Two pytest workers (pytest-xdist): the long tiers each run whole on one worker, side by side
+# Three pytest workers (pytest-xdist) on two cores: the long tiers spend much of their time waiting on
+# schedulers and servers, so they run side by side, each whole on one worker
 # (tests/conftest.py, TIERS); the slowest tests are listed at the end. Lint and the model YAMLs first:
 # seconds, and a broken YAML is reported with file and field before any test runs.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 test: install lint check
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
 # Unit, operator and DAG tests only: no platform, engine or browser (under 3 minutes on 2 cores).
 test-fast: install

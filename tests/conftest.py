@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest  # pytest imports no Airflow: the environment below is still set first
+
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="ct-tests-"))
 
@@ -38,19 +40,22 @@ def pytest_sessionfinish(session, exitstatus):
 # included (pytest-timeout), so that a hang fails naming its tier instead of eating CI's 90 minutes.
 #
 # Under pytest-xdist (`make test` runs two workers), a tier whose tests share a costly fixture (a
-# platform, an engine, a server) is one group, run whole by one worker so that fixture is built once;
-# the long tiers come first so that the two workers start on them and end together. The tiers left
-# ungrouped are independent tests, spread test by test.
+# platform, an engine, a server) is one unit of work, run whole by one worker so that the fixture is
+# built once; the long tiers come first so that the two workers start on them and end together. The
+# other tiers' tests are independent and spread one by one (pytest_xdist_make_scheduler below).
 @dataclass(frozen=True)
 class Tier:
     limit_s: int
-    shared: bool  # its tests share a session/module fixture: one xdist group
+    shared: bool  # its tests share a session/module fixture: one unit of work for xdist
+    # Files run as a second unit (which builds the shared fixture again if it lands on another worker):
+    # a tier too long for one worker is split in two where its files share least.
+    own_unit: tuple[str, ...] = ()
 
 
 TIERS = {  # in the order they are handed to the workers
     "docker": Tier(1800, True),
     "distributed": Tier(1500, True),
-    "stack": Tier(1200, True),
+    "stack": Tier(1200, True, own_unit=("test_run_starts.py", "test_monitoring_loop.py")),
     "e2e": Tier(900, True),
     "bench": Tier(1200, True),
     "serving": Tier(300, True),
@@ -67,7 +72,6 @@ def tier_of(item) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    import pytest
 
     order = list(TIERS)
     items.sort(key=lambda item: order.index(tier_of(item)) if tier_of(item) else len(order))  # stable: file order within a tier
@@ -78,8 +82,22 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(getattr(pytest.mark, tier))
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIERS[tier].limit_s))
-        if TIERS[tier].shared:
-            item.add_marker(pytest.mark.xdist_group(tier))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Work units by tier (xdist's own --dist loadgroup cannot group here: pytest 9 ignores the node id
+    suffix it sets). Units are handed out in collection order, i.e. TIERS order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TierScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            parts = nodeid.split("::")[0].split("/")
+            tier = parts[1] if len(parts) > 2 and parts[0] == "tests" else None
+            if tier not in TIERS or not TIERS[tier].shared:
+                return nodeid
+            return f"{tier}:2" if parts[-1] in TIERS[tier].own_unit else tier
+
+    return TierScheduling(config, log)
 
 
 def pytest_runtest_makereport(item, call):

@@ -66,14 +66,19 @@ def test_the_same_logical_date_again_skips_training(platform, trained):
     assert served(platform)["version"] == registry(platform).by_alias(MODEL, CHAMPION).version
 
 
-def test_force_retrain_overrides_the_skip(platform, trained):
-    before = versions(platform)
+def test_force_retrain_overrides_the_skip_and_a_refit_never_replaces_the_champion(platform, trained):
+    before, champion = versions(platform), registry(platform).by_alias(MODEL, CHAMPION)
 
     states = run_dag(MODEL, FIRST_DAY, force_retrain=True)
 
     assert states["train"] == "success", states
-    new = sorted(set(versions(platform)) - set(before))
-    assert len(new) == 1 and registry(platform).version(MODEL, new[0]).tags["training_complete"] == "true"
+    (new,) = sorted(set(versions(platform)) - set(before))
+    refit = registry(platform).version(MODEL, new)
+    assert refit.tags["training_complete"] == "true"
+    # Trained on the first run's data with its configuration: when that is the champion, the refit is not promoted.
+    if refit.tags["fingerprint"] == champion.tags["fingerprint"]:
+        assert refit.tags["decision"] == "reject" and states["promote"] == "skipped", refit.tags
+        assert registry(platform).by_alias(MODEL, CHAMPION).version == champion.version
 
 
 def test_the_next_day_trains_a_challenger_that_is_judged_against_the_champion(platform, trained):
