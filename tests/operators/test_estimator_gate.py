@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from ct_airflow.estimator_gate import refuse_untrainable_estimator
 from ct_airflow.operators.ingest import IngestOperator
 
-from tests.operators.conftest import INTERVAL, SEATTLE, task_context
+from tests.operators.conftest import SEATTLE, task_context
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def _variant(tmp_path, old: str, new: str) -> str:
 
 def test_a_misspelled_class_fails_ingest_before_any_data_is_read(tmp_path, settings):
     spec_path = _variant(tmp_path, "sklearn.ensemble.GradientBoostingRegressor", "sklearn.ensemble.GradientBoostingRegresor")
-    ingest = IngestOperator(task_id="ingest", spec_path=spec_path, interval_start=INTERVAL[0].isoformat(), interval_end=INTERVAL[1].isoformat())
+    ingest = IngestOperator(task_id="ingest", spec_path=spec_path)
     # No demo sources in this CT_HOME: had ingest read anything, it would raise SourceError (a retried fault).
     with pytest.raises(AirflowFailException) as failed:
         ingest.execute({**task_context("seattle_temp_max"), "params": {}})

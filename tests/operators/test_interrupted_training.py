@@ -20,7 +20,7 @@ from ct_airflow.operators.mlflow import TrainModelOperator
 from include.fingerprint import compute_fingerprint
 from include.spec import load_spec
 from include.training_recovery import INTERRUPTED_REASON_TAG, INTERRUPTED_TAG, TRAINING_KEY, start_tags
-from tests.operators.conftest import PENGUINS
+from tests.operators.conftest import PENGUINS, dag_run
 from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.services
@@ -32,15 +32,17 @@ TRY = """
 import json, sys
 from types import SimpleNamespace
 from ct_airflow.operators.mlflow import TrainModelOperator
+from tests.operators.conftest import dag_run
 spec_path, md5, remote, fingerprint, run_id, overrides = sys.argv[1:7]
-context = {"run_id": run_id, "dag": SimpleNamespace(dag_id="penguin_species"), "ti": SimpleNamespace(try_number=1), "params": {}}
+context = {"run_id": run_id, "dag": SimpleNamespace(dag_id="penguin_species"), "ti": SimpleNamespace(try_number=1), "params": {},
+           "dag_run": dag_run("penguin_species", run_id)}
 TrainModelOperator(task_id="train", spec_path=spec_path, data_md5=md5, data_remote=remote, fingerprint=json.loads(fingerprint),
                    overrides=json.loads(overrides)).execute(context)
 """
 
 
 def context(run_id: str, try_number: int) -> dict:
-    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=MODEL), "ti": SimpleNamespace(try_number=try_number), "params": {}}
+    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=MODEL), "ti": SimpleNamespace(try_number=try_number), "params": {}, "dag_run": dag_run(MODEL, run_id)}
 
 
 def train(version, fingerprint, run_id: str, try_number: int, overrides=None) -> dict:
