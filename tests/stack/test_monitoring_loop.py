@@ -82,9 +82,15 @@ def remove_nightly_run(stack, known: set[str], wait_s: float = 20) -> None:
     while time.monotonic() < deadline:
         for run in stack.runs(MODEL):
             if run["dag_run_id"] not in known and run["run_type"] == "scheduled" and run["state"] == "queued":
-                response = requests.delete(
-                    f"{stack.url}/api/v2/dags/{MODEL}/dagRuns/{run['dag_run_id']}", headers=stack.api.headers, timeout=60
-                )
+                # SQLite lets one writer in at a time: a DELETE that met the scheduler writing answers 500
+                # ("Database error", rolled back) and is sent again.
+                for _ in range(10):
+                    response = requests.delete(
+                        f"{stack.url}/api/v2/dags/{MODEL}/dagRuns/{run['dag_run_id']}", headers=stack.api.headers, timeout=60
+                    )
+                    if response.status_code != 500:
+                        break
+                    time.sleep(1)
                 assert response.status_code == 204, (
                     f"DELETE {MODEL} run {run['dag_run_id']}: expected 204, found {response.status_code}: {response.text}"
                 )
