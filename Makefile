@@ -47,9 +47,10 @@ PYTEST_WORKERS ?= 3
 test: install lint check
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=30 $(PYTEST_ARGS)
 
-# Unit, operator and DAG tests only: no platform, engine or browser (under 3 minutes on 2 cores).
+# Unit, operator and DAG tests only, without those that start servers or kill processes (marker
+# `services`; make test runs them): no platform, engine or browser. About 3 minutes on 2 cores.
 test-fast: install
-	$(PY) -m pytest -m "unit or operators or dags" -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
+	$(PY) -m pytest -m "(unit or operators or dags) and not services" -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 # Ruff over the whole repository (rules and exceptions in pyproject.toml).
 lint: install

@@ -50,6 +50,20 @@ CASES = {
 
 
 @pytest.fixture
+def seattle_spec(tmp_path) -> str:
+    """seattle_temp_max with a 30-day window (the first ingest reads 30 files, not 365): every check the
+    cases cross is the same; only the window's row count bound follows the window."""
+    text = Path(SEATTLE).read_text()
+    for old, new in (("window_days: 365", "window_days: 30"), ("min_rows: 300 ", "min_rows: 20 ")):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp_path / "spec" / f"{MODEL}.yaml"
+    path.parent.mkdir()
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture
 def seattle_sources(settings, demo_sources) -> Path:
     """A private copy of the demo sources; returns the landing folder of the batch day (tests damage it)."""
     import shutil
@@ -58,21 +72,21 @@ def seattle_sources(settings, demo_sources) -> Path:
     return settings.sources_dir / "landing" / "seattle_weather" / f"date={DAY}"
 
 
-def ingest_and_validate(run_id: str) -> dict:
+def ingest_and_validate(spec_path: str, run_id: str) -> dict:
     """The DAG's first and third steps on the batch day (versioning in between changes no verdict)."""
-    ingested = IngestOperator(task_id="ingest", spec_path=SEATTLE).execute(task_context(MODEL, run_id))  # a scheduled run owning DAY
-    validate = GxValidateOperator(task_id="validate", spec_path=SEATTLE, snapshot_path=ingested["snapshot_path"], batch_days=ingested["batch_days"])
+    ingested = IngestOperator(task_id="ingest", spec_path=spec_path).execute(task_context(MODEL, run_id))  # a scheduled run owning DAY
+    validate = GxValidateOperator(task_id="validate", spec_path=spec_path, snapshot_path=ingested["snapshot_path"], batch_days=ingested["batch_days"])
     return {"ingest": ingested, "validate": validate.execute(task_context(MODEL, run_id))}
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_a_bad_batch_is_refused_by_the_task_that_decides_kept_and_explained(settings, seattle_sources, case):
+def test_a_bad_batch_is_refused_by_the_task_that_decides_kept_and_explained(settings, seattle_spec, seattle_sources, case):
     damage, refusing_task, words = CASES[case]
     damage(DAY, seattle_sources)
     lake = settings.lake_dir / MODEL
 
     with pytest.raises(AirflowFailException) as failure:
-        ingest_and_validate("bad_run")
+        ingest_and_validate(seattle_spec, "bad_run")
 
     reached_validate = any((settings.reports_dir / MODEL / "bad_run").rglob("*.json"))
     assert reached_validate == (refusing_task == "validate"), f"{case}: expected {refusing_task} to refuse it: {failure.value}"
@@ -92,11 +106,11 @@ def test_a_bad_batch_is_refused_by_the_task_that_decides_kept_and_explained(sett
         assert (lake / f"date={DAY - timedelta(days=1)}.parquet").exists()  # the rest of the window stays in the lake
 
 
-def test_an_extra_column_passes_with_a_warning_as_the_yaml_says(settings, seattle_sources):
+def test_an_extra_column_passes_with_a_warning_as_the_yaml_says(settings, seattle_spec, seattle_sources):
     """seattle_temp_max.yaml: ``extra_columns: warn``: a new upstream column is logged and dropped."""
     (seattle_sources / "part-0.csv").write_text(f"{HEADER},humidity\n{DAY},0.0,18.3,9.4,3.1,sun,0.81\n")
 
-    outcome = ingest_and_validate("good_run")
+    outcome = ingest_and_validate(seattle_spec, "good_run")
 
     assert outcome["validate"]["success"] is True
     partition = pd.read_parquet(settings.lake_dir / MODEL / f"date={DAY}.parquet")
