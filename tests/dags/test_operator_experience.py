@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar
 
 import pytest
 
 from include.settings import MODELS_DIR
 from include.spec import discover_specs
+from tests.support.webhook import webhook_server
 
 MODEL_IDS = [p.stem for p in discover_specs(MODELS_DIR)]
 STAGES = {"data": {"ingest", "version_snapshot", "validate"}, "model": {"fingerprint", "train", "evaluate"}, "release": {"promote", "deploy"}}
@@ -87,34 +85,17 @@ def test_tasks_carry_the_extra_links_and_the_plugin_registers_them(dags):
     assert CtPlatformPlugin.fastapi_apps and CtPlatformPlugin.fastapi_apps[0]["url_prefix"] == "/ct-reports"
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: ClassVar[list] = []  # one handler instance per request: the class keeps what came in
-
-    def do_POST(self):
-        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_failure_alert_reaches_the_teams_webhook_connection(monkeypatch):
     from types import SimpleNamespace
 
     from ct_airflow.alerts import PipelineAlertNotifier
 
-    server = HTTPServer(("127.0.0.1", 0), _Webhook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("AIRFLOW_CONN_CT_ALERTS_TEST", json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{server.server_port}/hooks/ecology"}))
+    with webhook_server() as (url, received):
+        monkeypatch.setenv("AIRFLOW_CONN_CT_ALERTS_TEST", json.dumps({"conn_type": "http", "host": f"{url}/hooks/ecology"}))
         notifier = PipelineAlertNotifier(model="penguin_species", conn_id="ct_alerts_test", owner_email="ecology@example.com")
         ti = SimpleNamespace(task_id="validate", try_number=3, log_url="http://airflow/log")
         notifier.notify({"ti": ti, "run_id": "scheduled__2026-12-02", "exception": ValueError("island 'Atlantis' not allowed")})
-    finally:
-        server.shutdown()
-    (message,) = _Webhook.received
+    (message,) = received
     assert "penguin_species failed" in message["text"] and "task validate failed in run scheduled__2026-12-02" in message["text"]
     assert "Atlantis" in message["text"] and "http://airflow/log" in message["text"]
 

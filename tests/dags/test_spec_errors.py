@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import yaml
 
 from include.settings import MODELS_DIR
+from tests.support.webhook import webhook_server
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (MODELS_DIR / "seattle_temp_max.yaml").read_text(encoding="utf-8")
@@ -83,18 +79,6 @@ def test_the_stand_in_keeps_the_models_schedule_owner_and_alert_connection(parse
     assert bag.dags["bad_schedule"].timetable == training_schedule("bad_schedule", "@daily")
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: ClassVar[list] = []  # one handler instance per request: the class keeps what came in
-
-    def do_POST(self):
-        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_run_of_the_stand_in_fails_without_retry_and_alerts_the_owner(parsed, monkeypatch):
     from types import SimpleNamespace
 
@@ -106,16 +90,12 @@ def test_a_run_of_the_stand_in_fails_without_retry_and_alerts_the_owner(parsed, 
         task.execute({})
     assert f"{files['wrong_type']}: window_days:" in str(failed.value) and "make check" in str(failed.value)
 
-    server = HTTPServer(("127.0.0.1", 0), _Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("AIRFLOW_CONN_TEAM_WEBHOOK", json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{server.server_port}/hook"}))
+    with webhook_server() as (url, received):
+        monkeypatch.setenv("AIRFLOW_CONN_TEAM_WEBHOOK", json.dumps({"conn_type": "http", "host": f"{url}/hook"}))
         ti = SimpleNamespace(task_id=task.task_id, try_number=1, log_url="http://airflow/log")
         for callback in task.on_failure_callback:
             callback.notify({"ti": ti, "run_id": "scheduled__2026-12-02", "exception": failed.value})
-    finally:
-        server.shutdown()
-    (message,) = _Webhook.received
+    (message,) = received
     assert "wrong_type failed" in message["text"] and "window_days" in message["text"]
 
 
@@ -137,14 +117,6 @@ def test_the_spec_errors_file_is_found_by_the_dag_processors_safe_mode():
 
 
 def test_parsing_the_spec_errors_file_imports_no_heavy_module():
-    from tests.dags.test_dag_integrity import HEAVY
+    from tests.dags.test_dag_integrity import heavy_modules_after_parsing
 
-    code = (
-        "import json, runpy, sys; import airflow.sdk; "
-        f"runpy.run_path({str(ROOT / 'dags' / 'model_spec_errors.py')!r}); "
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
-    )
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert heavy_modules_after_parsing(ROOT / "dags" / "model_spec_errors.py") == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from include.settings import Settings
-from tests.support.processes import ROOT, free_port, wait_for_http
+from tests.support.processes import ROOT, free_port, stop_session, wait_for_http
 
 pytestmark = pytest.mark.services
 AUTH_KEYS = ("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
@@ -86,10 +85,5 @@ def test_the_api_server_refuses_anonymous_calls(embedded_env, tmp_path):
         dags = requests.get(f"{url}/api/v2/dags", headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=10)
         assert dags.status_code == 200, dags.text
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_session(process)
     assert password not in log.read_text(errors="replace")  # the password file is used; nothing prints it

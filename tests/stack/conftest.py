@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from tests.fixtures import DEMO_END
-from tests.support.processes import ROOT, free_port, wait_for_http
+from tests.support.processes import ROOT, free_port, stop_session, wait_for_http
 
 MODELS = ["penguin_species", "seattle_temp_max"]
 # A third model for the deadline alert: penguin_species with a one-minute deadline (tests/stack/test_deadline.py).
@@ -74,14 +74,7 @@ class Components:
 
     def restart(self, name: str, extra_env: dict | None = None) -> None:
         """Stop one component (by its PID's session) and start it again, with ``extra_env`` over the stack's environment."""
-        process = self.started[name]
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_session(self.started[name], timeout_s=60)
         self.start(name, self.argv[name], extra_env)
 
     def check(self) -> None:
